@@ -12,6 +12,10 @@
 
 #include <stddef.h>
 
+#include <uv.h>
+
+#include "conf.h"
+
 struct hop_txn;   /* one message in flight, owned by the hop */
 
 /* What the hop knows about the client and the envelope. Valid during the txn. */
@@ -44,5 +48,62 @@ struct hop_ops {
  * to the hop), or NULL to send msg unchanged. reject: NULL, or a full reply
  * ("550 5.7.1 ...") to refuse the message instead of sending it on. */
 void hop_transform_done(struct hop_txn *txn, char *out, size_t outlen, const char *reject);
+
+
+/* ---- running a hop (services' main.c) ---- */
+
+/* The flags every hop shares; a service adds its own after HOP_FLAGS(c). */
+struct hop_conf {
+    struct conf_list listen;     /* --listen, repeatable */
+    struct conf_list listen_tls; /* --listen-tls: implicit TLS (465) */
+    const char *destination;     /* --destination HOST:PORT */
+    const char *domain;          /* --domain: our name in greetings and Received */
+    const char *postmaster;      /* --postmaster */
+    const char *admin;           /* --admin HOST:PORT */
+    const char *tls_cert, *tls_key;   /* server certificate (STARTTLS/465) */
+    const char *next_ca;         /* --next-hop-ca: verify the next hop's certificate */
+    const char *next_tls;        /* --next-hop-tls none|opportunistic|required */
+    long max_size;               /* --max-size bytes */
+    long timeout;                /* --timeout seconds (client side commands) */
+    long next_timeout;           /* --next-hop-timeout seconds */
+    long max_conns, max_per_ip;
+    const char *log_level;
+};
+
+#define HOP_FLAGS(c)                                                                                       \
+    {"listen", CONF_LIST, &(c).listen, ":25", "HOST:PORT to accept SMTP on (repeatable)"},                \
+    {"listen-tls", CONF_LIST, &(c).listen_tls, NULL, "HOST:PORT with implicit TLS (repeatable)"},         \
+    {"destination", CONF_STR, &(c).destination, NULL, "next hop HOST[:PORT]"},                            \
+    {"domain", CONF_STR, &(c).domain, "localhost", "our domain / host name"},                             \
+    {"postmaster", CONF_STR, &(c).postmaster, NULL, "postmaster address"},                                \
+    {"admin", CONF_STR, &(c).admin, NULL, "HOST:PORT for /healthz and /metrics"},                         \
+    {"tls-cert", CONF_STR, &(c).tls_cert, NULL, "PEM certificate chain (enables STARTTLS)"},              \
+    {"tls-key", CONF_STR, &(c).tls_key, NULL, "PEM private key"},                                         \
+    {"next-hop-ca", CONF_STR, &(c).next_ca, NULL, "CA bundle to verify the next hop"},                    \
+    {"next-hop-tls", CONF_STR, &(c).next_tls, "none", "none|opportunistic|required"},                     \
+    {"max-size", CONF_INT, &(c).max_size, "52428800", "largest message in bytes"},                        \
+    {"timeout", CONF_INT, &(c).timeout, "300", "client command timeout, seconds"},                        \
+    {"next-hop-timeout", CONF_INT, &(c).next_timeout, "60", "next hop reply timeout, seconds"},           \
+    {"max-connections", CONF_INT, &(c).max_conns, "1000", "concurrent SMTP sessions"},                    \
+    {"max-per-ip", CONF_INT, &(c).max_per_ip, "50", "concurrent sessions per client address"},            \
+    {"log-level", CONF_STR, &(c).log_level, "info", "debug|info|warn|error"}
+
+/* Options a service sets on top of the flags. */
+struct hop_policy {
+    int auth;             /* offer AUTH (submission) */
+    int auth_required;
+    int auth_needs_tls;   /* on the plain listeners: STARTTLS before AUTH/MAIL */
+    /* AUTH check: return 1 and fill canonical user, or 0. Synchronous. */
+    int (*auth_check)(void *arg, const char *user, const char *pass, const char *client_ip, char *canon,
+                      size_t canon_len);
+};
+
+/* Checks the flags without binding anything (for -n): 0, or -1 after logging why. */
+int hop_validate(const struct hop_conf *c);
+
+/* Validates c (exits 2 with a clear message when wrong), sets up the listeners,
+ * the admin port and the SIGTERM path. Returns 0 or -1. */
+int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, const struct hop_policy *policy,
+              const struct hop_ops *ops, void *arg);
 
 #endif

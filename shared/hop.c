@@ -1,0 +1,421 @@
+/* hop: SMTP proxy with a transform, answering 250 only after the next hop
+ * did (see hop.h). One upstream session per client session, reused for every
+ * message of that session. */
+#include "hop.h"
+
+#include "admin.h"
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+#include "net.h"
+#include "smtp_client.h"
+#include "smtp_listen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hop {
+    uv_loop_t *loop;
+    const char *service;
+    const struct hop_conf *conf;
+    const struct hop_policy *policy;
+    const struct hop_ops *ops;
+    void *arg;
+    struct smtp_listener l;
+    struct smtp_cli_config cli;
+    struct tls_config *cli_tls;
+};
+
+struct hop_sess {
+    struct hop *hop;
+    struct smtp_session *s;
+    struct smtp_cli *up;
+    int up_txn;               /* the upstream has a MAIL transaction open */
+    struct hop_txn *txn;      /* transform in progress */
+    uint64_t msg_start_ms;
+};
+
+struct hop_txn {
+    struct hop_sess *hs;      /* NULL once the client session went away */
+    const char *msg;
+    size_t len;
+};
+
+static struct hop hop_g; /* one hop per process */
+
+/* Formats an upstream reply as our reply lines ("250-a\r\n250 b"). */
+static void hop_format_reply(const struct smtp_reply *r, char *out, size_t outlen)
+{
+    size_t o = 0;
+    const char *p = r->text;
+    do {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        int n = snprintf(out + o, outlen - o, "%s%d%c%.*s", o ? "\r\n" : "", r->code, nl ? '-' : ' ', (int)l, p);
+        if (n < 0 || (size_t)n >= outlen - o)
+            break;
+        o += (size_t)n;
+        p = nl ? nl + 1 : p + l;
+    } while (*p);
+    if (o == 0)
+        snprintf(out, outlen, "%d", r->code);
+}
+
+static void hop_up_closed_cb(void *arg)
+{
+    struct hop_sess *hs = arg;
+    hs->up = NULL;
+    hs->up_txn = 0;
+}
+
+static int hop_up_ensure(struct hop_sess *hs)
+{
+    if (hs->up && !smtp_cli_dead(hs->up))
+        return 0;
+    if (hs->up) {
+        smtp_cli_forget(hs->up, hs);
+        hs->up = NULL;
+    }
+    struct sockaddr_storage ss;
+    /* Resolved per session so a restarted next hop with a new address is found. */
+    if (net_resolve(hs->hop->conf->destination, 25, &ss) < 0) {
+        log_warn("hop.resolve.failed", "id=%s destination=%s", hs->s->id, hs->hop->conf->destination);
+        return -1;
+    }
+    hs->up = smtp_cli_open(hs->hop->loop, (struct sockaddr *)&ss, &hs->hop->cli, hop_up_closed_cb, hs);
+    hs->up_txn = 0;
+    return hs->up ? 0 : -1;
+}
+
+static void hop_reply_cb(void *arg, const struct smtp_reply *r)
+{
+    struct hop_sess *hs = arg;
+    char buf[SMTP_REPLY_MAX + 64];
+    hop_format_reply(r, buf, sizeof buf);
+    smtp_srv_reply(&hs->s->srv, buf);
+}
+
+static void hop_mail(struct smtp_session *s, const struct smtp_path *p)
+{
+    struct hop_sess *hs = s->user;
+    struct hop *h = hs->hop;
+    if (h->ops->check_mail) {
+        struct hop_info info = {.client_ip = s->conn.peer, .helo = s->srv.helo,
+                                .auth_user = s->srv.auth_user[0] ? s->srv.auth_user : NULL, .session_id = s->id};
+        const char *refuse = h->ops->check_mail(h->arg, &info, p->addr);
+        if (refuse) {
+            smtp_srv_reply(&s->srv, refuse);
+            return;
+        }
+    }
+    if (hop_up_ensure(hs) < 0) {
+        smtp_srv_reply(&s->srv, "451 4.4.1 Next hop unavailable, try again later");
+        return;
+    }
+    if (hs->up_txn)
+        smtp_cli_cmd(hs->up, "RSET", NULL, NULL);
+    char line[SMTP_PATH_MAX + 128];
+    int n = snprintf(line, sizeof line, "MAIL FROM:<%s>", p->addr);
+    if (p->size >= 0)
+        n += snprintf(line + n, sizeof line - (size_t)n, " SIZE=%ld", p->size);
+    if (p->body_8bit)
+        n += snprintf(line + n, sizeof line - (size_t)n, " BODY=8BITMIME");
+    if (p->smtputf8)
+        snprintf(line + n, sizeof line - (size_t)n, " SMTPUTF8");
+    hs->up_txn = 1;
+    smtp_cli_cmd(hs->up, line, hop_reply_cb, hs);
+}
+
+static void hop_rcpt(struct smtp_session *s, const struct smtp_path *p)
+{
+    struct hop_sess *hs = s->user;
+    struct hop *h = hs->hop;
+    if (h->ops->check_rcpt) {
+        struct hop_info info = {.client_ip = s->conn.peer, .helo = s->srv.helo,
+                                .auth_user = s->srv.auth_user[0] ? s->srv.auth_user : NULL,
+                                .mail_from = s->srv.from.addr, .session_id = s->id};
+        const char *refuse = h->ops->check_rcpt(h->arg, &info, p->addr);
+        if (refuse) {
+            smtp_srv_reply(&s->srv, refuse);
+            return;
+        }
+    }
+    if (!hs->up || smtp_cli_dead(hs->up)) {
+        smtp_srv_reply(&s->srv, "451 4.4.1 Next hop unavailable, try again later");
+        return;
+    }
+    char line[SMTP_PATH_MAX + 16];
+    snprintf(line, sizeof line, "RCPT TO:<%s>", p->addr);
+    smtp_cli_cmd(hs->up, line, hop_reply_cb, hs);
+}
+
+static void hop_data_reply_cb(void *arg, const struct smtp_reply *r)
+{
+    struct hop_sess *hs = arg;
+    hs->up_txn = 0;
+    char label[32];
+    snprintf(label, sizeof label, "result=\"%cxx\"", '0' + r->code / 100);
+    metrics_inc("envoi_messages_total", label);
+    metrics_observe("envoi_message_latency_seconds", (double)(uv_now(hs->hop->loop) - hs->msg_start_ms) / 1000.0);
+    log_info("hop.message", "id=%s from=<%s> rcpts=%d next_reply=%d", hs->s->id, hs->s->srv.from.addr,
+             hs->s->srv.nrcpt, r->code);
+    hop_reply_cb(arg, r);
+}
+
+void hop_transform_done(struct hop_txn *txn, char *out, size_t outlen, const char *reject)
+{
+    struct hop_sess *hs = txn->hs;
+    if (!hs) { /* the client left while we worked: nothing was acknowledged */
+        free(out);
+        free(txn);
+        return;
+    }
+    hs->txn = NULL;
+    struct smtp_session *s = hs->s;
+    if (reject) {
+        log_info("hop.reject", "id=%s reply=\"%s\"", s->id, reject);
+        metrics_inc("envoi_messages_total", "result=\"rejected\"");
+        smtp_srv_reply(&s->srv, reject);
+        if (hs->up && hs->up_txn)
+            smtp_cli_cmd(hs->up, "RSET", NULL, NULL);
+        hs->up_txn = 0;
+    } else if (!hs->up || smtp_cli_dead(hs->up)) {
+        smtp_srv_reply(&s->srv, "451 4.4.1 Next hop unavailable, try again later");
+    } else {
+        struct sbuf msg;
+        sbuf_init(&msg, 0);
+        const char *body = out ? out : txn->msg;
+        size_t blen = out ? outlen : txn->len;
+        if (smtp_listen_received(s, hs->hop->conf->domain, hs->hop->service, &msg) < 0 ||
+            sbuf_add(&msg, body, blen) < 0) {
+            smtp_srv_reply(&s->srv, "451 4.3.0 Out of memory, try again later");
+        } else {
+            smtp_cli_data(hs->up, msg.p, msg.len, hop_data_reply_cb, hs);
+        }
+        sbuf_free(&msg);
+    }
+    free(out);
+    free(txn);
+}
+
+static void hop_message(struct smtp_session *s, const char *msg, size_t len)
+{
+    struct hop_sess *hs = s->user;
+    struct hop *h = hs->hop;
+    struct hop_txn *txn = calloc(1, sizeof *txn);
+    if (!txn) {
+        smtp_srv_reply(&s->srv, "451 4.3.0 Out of memory, try again later");
+        return;
+    }
+    txn->hs = hs;
+    txn->msg = msg;
+    txn->len = len;
+    hs->txn = txn;
+    hs->msg_start_ms = uv_now(h->loop);
+    if (!h->ops->transform) {
+        hop_transform_done(txn, NULL, 0, NULL);
+        return;
+    }
+    struct hop_info info = {
+        .client_ip = s->conn.peer,
+        .helo = s->srv.helo,
+        .auth_user = s->srv.auth_user[0] ? s->srv.auth_user : NULL,
+        .tls = s->conn.tls_desc[0] ? s->conn.tls_desc : NULL,
+        .mail_from = s->srv.from.addr,
+        .rcpts = smtp_srv_rcpts(&s->srv),
+        .nrcpt = s->srv.nrcpt,
+        .session_id = s->id,
+    };
+    h->ops->transform(h->arg, txn, &info, msg, len);
+}
+
+static void hop_reset(struct smtp_session *s)
+{
+    struct hop_sess *hs = s->user;
+    if (hs->up && hs->up_txn && !smtp_cli_dead(hs->up))
+        smtp_cli_cmd(hs->up, "RSET", NULL, NULL);
+    hs->up_txn = 0;
+}
+
+static void hop_auth(struct smtp_session *s, const char *user, const char *pass)
+{
+    struct hop_sess *hs = s->user;
+    const struct hop_policy *p = hs->hop->policy;
+    char canon[256];
+    char q[300];
+    if (p && p->auth_check && p->auth_check(hs->hop->arg, user, pass, s->conn.peer, canon, sizeof canon) == 1) {
+        smtp_srv_auth_set(&s->srv, canon);
+        log_info("smtp.auth", "id=%s user=%s result=ok", s->id, log_quote(q, sizeof q, canon, strlen(canon)));
+        metrics_inc("envoi_auth_total", "result=\"ok\"");
+        smtp_srv_reply(&s->srv, "235 2.7.0 Authentication successful");
+        return;
+    }
+    log_info("smtp.auth", "id=%s client=%s user=%s password=******** result=fail", s->id, s->conn.peer,
+             log_quote(q, sizeof q, user, strlen(user)));
+    metrics_inc("envoi_auth_total", "result=\"fail\"");
+    smtp_srv_reply(&s->srv, "535 5.7.8 Authentication credentials invalid");
+}
+
+static int hop_open(struct smtp_session *s)
+{
+    struct hop_sess *hs = calloc(1, sizeof *hs);
+    if (!hs)
+        return -1;
+    hs->hop = s->l->arg;
+    hs->s = s;
+    s->user = hs;
+    return 0;
+}
+
+static void hop_close(struct smtp_session *s)
+{
+    struct hop_sess *hs = s->user;
+    if (!hs)
+        return;
+    if (hs->txn)
+        hs->txn->hs = NULL;
+    if (hs->up) {
+        smtp_cli_forget(hs->up, hs);
+        smtp_cli_close(hs->up);
+    }
+    free(hs);
+    s->user = NULL;
+}
+
+static const struct smtp_listen_ops hop_listen_ops = {
+    .open = hop_open,
+    .mail = hop_mail,
+    .rcpt = hop_rcpt,
+    .message = hop_message,
+    .reset = hop_reset,
+    .auth = hop_auth,
+    .close = hop_close,
+};
+
+static void hop_shutdown_hook(void *arg)
+{
+    struct hop *h = arg;
+    if (h->cli_tls)
+        tls_config_unref(h->cli_tls);
+    h->cli_tls = NULL;
+}
+
+int hop_validate(const struct hop_conf *c)
+{
+    if (!c->destination || !*c->destination) {
+        log_error("config", "err=\"--destination is required (the next hop, HOST[:PORT])\"");
+        return -1;
+    }
+    struct conf_addr a;
+    if (conf_addr_parse(c->destination, 25, &a) < 0) {
+        log_error("config", "err=\"--destination: not HOST[:PORT]: %s\"", c->destination);
+        return -1;
+    }
+    if (c->max_size <= 0 || c->timeout <= 0 || c->next_timeout <= 0) {
+        log_error("config", "err=\"--max-size, --timeout and --next-hop-timeout must be positive\"");
+        return -1;
+    }
+    if ((c->tls_cert != NULL) != (c->tls_key != NULL)) {
+        log_error("config", "err=\"--tls-cert and --tls-key go together\"");
+        return -1;
+    }
+    if (c->listen_tls.n && !c->tls_cert) {
+        log_error("config", "err=\"--listen-tls needs --tls-cert and --tls-key\"");
+        return -1;
+    }
+    if (strcmp(c->next_tls, "none") && strcmp(c->next_tls, "opportunistic") && strcmp(c->next_tls, "required")) {
+        log_error("config", "err=\"--next-hop-tls: none, opportunistic or required\"");
+        return -1;
+    }
+    if (!c->listen.n && !c->listen_tls.n) {
+        log_error("config", "err=\"nothing to listen on (--listen or --listen-tls)\"");
+        return -1;
+    }
+    return 0;
+}
+
+int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, const struct hop_policy *policy,
+              const struct hop_ops *ops, void *arg)
+{
+    struct hop *h = &hop_g;
+    char err[512];
+    memset(h, 0, sizeof *h);
+    h->loop = loop;
+    h->service = service;
+    h->conf = c;
+    h->policy = policy;
+    h->ops = ops;
+    h->arg = arg;
+    if (hop_validate(c) < 0)
+        return -1;
+    struct conf_addr a;
+    conf_addr_parse(c->destination, 25, &a);
+    h->cli.helo = c->domain;
+    h->cli.timeout_ms = (uint64_t)c->next_timeout * 1000;
+    h->cli.data_timeout_ms = (uint64_t)c->next_timeout * 1000 * 5;
+    h->cli.starttls = !strcmp(c->next_tls, "required") ? SMTP_CLI_TLS_REQUIRED
+                    : !strcmp(c->next_tls, "opportunistic") ? SMTP_CLI_TLS_OPPORTUNISTIC
+                                                             : SMTP_CLI_TLS_NONE;
+    if (h->cli.starttls != SMTP_CLI_TLS_NONE) {
+        h->cli_tls = tls_client_config(c->next_ca, h->cli.starttls == SMTP_CLI_TLS_REQUIRED, err, sizeof err);
+        if (!h->cli_tls) {
+            log_error("config", "err=\"%s\"", err);
+            return -1;
+        }
+        h->cli.tls = h->cli_tls;
+        h->cli.sni = strdup(a.host);
+    }
+    struct smtp_listener *l = &h->l;
+    l->loop = loop;
+    l->ops = &hop_listen_ops;
+    l->arg = h;
+    l->service = service;
+    l->timeout_ms = (uint64_t)c->timeout * 1000;
+    l->max_conns = (int)c->max_conns;
+    l->max_per_ip = (int)c->max_per_ip;
+    l->srv.hostname = c->domain;
+    l->srv.max_size = (size_t)c->max_size;
+    if ((c->tls_cert != NULL) != (c->tls_key != NULL)) {
+        log_error("config", "err=\"--tls-cert and --tls-key go together\"");
+        return -1;
+    }
+    if (c->tls_cert) {
+        l->tls = tls_server_config(c->tls_cert, c->tls_key, err, sizeof err);
+        if (!l->tls) {
+            log_error("config", "err=\"%s\"", err);
+            return -1;
+        }
+        l->srv.starttls = 1;
+    } else if (c->listen_tls.n) {
+        log_error("config", "err=\"--listen-tls needs --tls-cert and --tls-key\"");
+        return -1;
+    }
+    if (policy) {
+        l->srv.auth = policy->auth;
+        l->srv.auth_required = policy->auth_required;
+        l->srv.auth_needs_tls = policy->auth_needs_tls;
+    }
+    for (int i = 0; i < c->listen.n; i++) {
+        int rc = smtp_listen_add(l, c->listen.v[i], 0);
+        if (rc < 0) {
+            log_error("config", "err=\"cannot listen on %s: %s\"", c->listen.v[i], uv_strerror(rc));
+            return -1;
+        }
+    }
+    for (int i = 0; i < c->listen_tls.n; i++) {
+        int rc = smtp_listen_add(l, c->listen_tls.v[i], 1);
+        if (rc < 0) {
+            log_error("config", "err=\"cannot listen on %s: %s\"", c->listen_tls.v[i], uv_strerror(rc));
+            return -1;
+        }
+    }
+    daemon_on_shutdown(hop_shutdown_hook, h);
+    smtp_listen_start(l);
+    if (admin_start(loop, c->admin, NULL, NULL) < 0) {
+        log_error("config", "err=\"cannot listen on admin address %s\"", c->admin);
+        return -1;
+    }
+    log_info("hop.start", "service=%s destination=%s domain=%s", service, c->destination, c->domain);
+    return 0;
+}

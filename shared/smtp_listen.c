@@ -1,0 +1,282 @@
+/* smtp_listen: libuv glue between sockets and the smtp_srv engine (see smtp_listen.h). */
+#include "smtp_listen.h"
+
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void smtp_session_remove(struct smtp_session *s)
+{
+    struct smtp_listener *l = s->l;
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (l->sessions == s)
+        l->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+/* ---- engine hooks -> service hooks ---- */
+
+static void smtp_session_write_hook(void *arg, const char *data, size_t len)
+{
+    struct smtp_session *s = arg;
+    if (len >= 3 && data[0] >= '2' && data[0] <= '5') {
+        char label[16];
+        snprintf(label, sizeof label, "class=\"%cxx\"", data[0]);
+        metrics_inc("envoi_smtp_replies_total", label);
+    }
+    conn_write(&s->conn, data, len);
+}
+
+static void smtp_session_close_hook(void *arg, const char *reason)
+{
+    struct smtp_session *s = arg;
+    log_info("smtp.disconnect", "id=%s reason=%s", s->id, reason);
+    conn_close(&s->conn, 1);
+}
+
+static void smtp_session_mail_hook(void *arg, struct smtp_srv *srv, const struct smtp_path *p)
+{
+    struct smtp_session *s = arg;
+    if (s->l->ops->mail)
+        s->l->ops->mail(s, p);
+    else
+        smtp_srv_reply(srv, "250 2.1.0 Ok");
+}
+
+static void smtp_session_rcpt_hook(void *arg, struct smtp_srv *srv, const struct smtp_path *p)
+{
+    struct smtp_session *s = arg;
+    if (s->l->ops->rcpt)
+        s->l->ops->rcpt(s, p);
+    else
+        smtp_srv_reply(srv, "250 2.1.5 Ok");
+}
+
+static void smtp_session_message_hook(void *arg, struct smtp_srv *srv, const char *msg, size_t len)
+{
+    struct smtp_session *s = arg;
+    metrics_add("envoi_smtp_bytes_received_total", NULL, len);
+    s->l->ops->message(s, msg, len);
+}
+
+static void smtp_session_reset_hook(void *arg, struct smtp_srv *srv)
+{
+    struct smtp_session *s = arg;
+    if (s->l->ops->reset)
+        s->l->ops->reset(s);
+}
+
+static void smtp_session_auth_hook(void *arg, struct smtp_srv *srv, const char *user, const char *pass)
+{
+    struct smtp_session *s = arg;
+    s->l->ops->auth(s, user, pass);
+}
+
+static void smtp_session_starttls_hook(void *arg, struct smtp_srv *srv)
+{
+    struct smtp_session *s = arg;
+    tls_config_refresh(&s->l->tls);
+    if (conn_start_tls(&s->conn, s->l->tls, NULL) < 0)
+        smtp_srv_tls_done(srv, 0);
+}
+
+static const struct smtp_srv_hooks smtp_session_hooks = {
+    .write = smtp_session_write_hook,
+    .close = smtp_session_close_hook,
+    .mail = smtp_session_mail_hook,
+    .rcpt = smtp_session_rcpt_hook,
+    .message = smtp_session_message_hook,
+    .reset = smtp_session_reset_hook,
+    .auth = smtp_session_auth_hook,
+    .starttls = smtp_session_starttls_hook,
+};
+
+/* ---- conn callbacks ---- */
+
+static void smtp_session_read_op(struct conn *c, const char *data, size_t len)
+{
+    struct smtp_session *s = c->data;
+    smtp_srv_feed(&s->srv, data, len);
+    if (smtp_srv_backlogged(&s->srv))
+        conn_pause(c);
+}
+
+static void smtp_session_eof_op(struct conn *c, const char *reason)
+{
+    struct smtp_session *s = c->data;
+    log_info("smtp.disconnect", "id=%s reason=%s state=%s", s->id, reason, smtp_srv_state_name(s->srv.state));
+    s->srv.state = SMTP_S_CLOSED;
+    conn_close(c, 0);
+}
+
+static void smtp_session_tls_op(struct conn *c, int ok)
+{
+    struct smtp_session *s = c->data;
+    log_info("smtp.tls", "id=%s ok=%d tls=\"%s\"", s->id, ok, ok ? c->tls_desc : "");
+    if (s->implicit_tls && s->srv.state == SMTP_S_START) {
+        if (!ok) {
+            conn_close(c, 0);
+            return;
+        }
+        s->srv.tls = 1;
+        smtp_srv_start(&s->srv);
+        return;
+    }
+    smtp_srv_tls_done(&s->srv, ok);
+}
+
+static void smtp_session_timeout_op(struct conn *c)
+{
+    struct smtp_session *s = c->data;
+    log_info("smtp.timeout", "id=%s state=%s", s->id, smtp_srv_state_name(s->srv.state));
+    if (s->srv.state == SMTP_S_START)
+        conn_close(c, 0);
+    else
+        smtp_srv_abort(&s->srv, "421 4.4.2 Timeout exceeded, closing connection");
+}
+
+static void smtp_session_closed_op(struct conn *c)
+{
+    struct smtp_session *s = c->data;
+    struct smtp_listener *l = s->l;
+    if (l->ops->close)
+        l->ops->close(s);
+    smtp_session_remove(s);
+    smtp_srv_free(&s->srv);
+    l->nconns--;
+    metrics_set("envoi_smtp_connections", NULL, l->nconns);
+    free(s);
+}
+
+static const struct conn_ops smtp_session_conn_ops = {
+    .read = smtp_session_read_op,
+    .eof = smtp_session_eof_op,
+    .tls = smtp_session_tls_op,
+    .timeout = smtp_session_timeout_op,
+    .closed = smtp_session_closed_op,
+};
+
+static int smtp_listen_count_ip(struct smtp_listener *l, const char *ip)
+{
+    int n = 0;
+    for (struct smtp_session *s = l->sessions; s; s = s->next)
+        n += !strcmp(s->conn.peer, ip);
+    return n;
+}
+
+static void smtp_listen_accept_cb(uv_stream_t *server, int status)
+{
+    struct smtp_listener *l = server->data;
+    if (status < 0 || daemon_stopping())
+        return;
+    struct smtp_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return;
+    s->l = l;
+    snprintf(s->id, sizeof s->id, "%08lx", ++l->next_id ^ ((unsigned long)uv_now(l->loop) << 20));
+    s->started_ms = uv_now(l->loop);
+    smtp_srv_init(&s->srv, &l->srv, &smtp_session_hooks, s, s->id);
+    if (conn_accept(&s->conn, server, &smtp_session_conn_ops, s, l->timeout_ms) < 0) {
+        s->srv.state = SMTP_S_CLOSED;
+        l->nconns++;
+        conn_close(&s->conn, 0);
+        return;
+    }
+    s->next = l->sessions;
+    if (l->sessions)
+        l->sessions->prev = s;
+    l->sessions = s;
+    l->nconns++;
+    metrics_inc("envoi_smtp_connections_total", NULL);
+    metrics_set("envoi_smtp_connections", NULL, l->nconns);
+    for (int i = 0; i < l->ntcp; i++)
+        if ((uv_stream_t *)&l->tcp[i] == server)
+            s->implicit_tls = l->implicit[i];
+    log_info("smtp.connect", "id=%s client=%s tls=%d", s->id, s->conn.peer, s->implicit_tls);
+    if ((l->max_conns && l->nconns > l->max_conns) ||
+        (l->max_per_ip && smtp_listen_count_ip(l, s->conn.peer) > l->max_per_ip)) {
+        smtp_srv_abort(&s->srv, "421 4.7.0 Too many connections, try again later");
+        return;
+    }
+    if (l->ops->open && l->ops->open(s) < 0) {
+        smtp_srv_abort(&s->srv, "421 4.3.2 Service not available");
+        return;
+    }
+    if (s->implicit_tls) {
+        tls_config_refresh(&l->tls);
+        if (conn_start_tls(&s->conn, l->tls, NULL) < 0)
+            conn_close(&s->conn, 0);
+        return;
+    }
+    smtp_srv_start(&s->srv);
+}
+
+int smtp_listen_add(struct smtp_listener *l, const char *addr, int implicit)
+{
+    if (l->ntcp == SMTP_LISTEN_MAX)
+        return UV_ENOBUFS;
+    uv_tcp_t *t = &l->tcp[l->ntcp];
+    int rc = net_listen_tcp(l->loop, t, addr, implicit ? 465 : 25, smtp_listen_accept_cb);
+    if (rc < 0)
+        return rc;
+    t->data = l;
+    l->implicit[l->ntcp++] = implicit;
+    log_info("smtp.listen", "addr=%s tls=%s", addr, implicit ? "implicit" : l->tls ? "starttls" : "none");
+    return 0;
+}
+
+static void smtp_listen_shutdown_hook(void *arg)
+{
+    struct smtp_listener *l = arg;
+    for (int i = 0; i < l->ntcp; i++)
+        uv_close((uv_handle_t *)&l->tcp[i], NULL);
+    l->ntcp = 0;
+    /* Nothing in flight has had its 250 yet, so 421 loses nothing: the
+     * client keeps the message and retries. */
+    for (struct smtp_session *s = l->sessions, *n; s; s = n) {
+        n = s->next;
+        if (s->srv.state == SMTP_S_START)
+            conn_close(&s->conn, 0);
+        else
+            smtp_srv_abort(&s->srv, "421 4.3.2 Service shutting down");
+    }
+}
+
+void smtp_listen_start(struct smtp_listener *l)
+{
+    daemon_on_shutdown(smtp_listen_shutdown_hook, l);
+}
+
+const char *smtp_date_now(char *buf, size_t len)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    return buf;
+}
+
+int smtp_listen_received(const struct smtp_session *s, const char *by, const char *service, struct sbuf *out)
+{
+    char date[64];
+    const struct smtp_srv *srv = &s->srv;
+    const char *with = srv->esmtp ? (srv->tls ? (srv->auth_user[0] ? "ESMTPSA" : "ESMTPS")
+                                              : (srv->auth_user[0] ? "ESMTPA" : "ESMTP"))
+                                  : "SMTP";
+    int rc = sbuf_printf(out, "Received: from %s (%s)\r\n\tby %s (envoi %s) with %s id %s",
+                         srv->helo[0] ? srv->helo : "unknown", s->conn.peer, by, service, with, s->id);
+    if (s->conn.tls_desc[0])
+        rc |= sbuf_printf(out, "\r\n\t(using %s)", s->conn.tls_desc);
+    if (srv->nrcpt == 1)
+        rc |= sbuf_printf(out, "\r\n\tfor <%s>", srv->rcpts[0]);
+    rc |= sbuf_printf(out, ";\r\n\t%s\r\n", smtp_date_now(date, sizeof date));
+    return rc;
+}
