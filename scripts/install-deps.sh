@@ -16,7 +16,8 @@ BUILD_PKGS=(gcc make pkg-config libc6-dev libuv1-dev libmbedtls-dev libldns-dev
 TEST_PKGS=(swaks msmtp python3-pytest python3-aiosmtpd python3-dkim python3-spf
     python3-dnspython python3-dnslib dnsutils ldnsutils knot-dnsutils nsd unbound
     bogofilter spamoracle opendkim-tools publicsuffix npm)
-DOCKER_PKGS=(docker.io docker-compose debootstrap iptables ca-certificates)
+# swaks: `make demo` sends its message with it.
+DOCKER_PKGS=(docker.io docker-compose debootstrap iptables ca-certificates swaks)
 
 log() { echo "install-deps: $*" >&2; }
 

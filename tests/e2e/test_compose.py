@@ -1,0 +1,166 @@
+"""Compose end-to-end: the lab stack (docker-compose.yml) built from
+docker/Dockerfile and started by scripts/lab.sh up, a real client (swaks)
+into the published port 25, the message read back from the sink container's
+Maildir. The stack is torn down at the end (ENVOI_E2E_KEEP=1 keeps it).
+
+No docker means FAILED, never skipped: these tests are the proof that the
+containers work.
+"""
+import os
+import pathlib
+import re
+import subprocess
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+LAB = str(ROOT / "scripts" / "lab.sh")
+BIND = os.environ.get("ENVOI_BIND", "127.0.0.1")
+PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "envoi")
+LAB_PORTS = {"25", "465", "587", "53"}
+
+
+def run(cmd, timeout=120, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        pytest.fail("%s exited %d\nstdout:\n%s\nstderr:\n%s" % (
+            " ".join(cmd), r.returncode, r.stdout.decode(errors="replace")[-4000:],
+            r.stderr.decode(errors="replace")[-8000:]))
+    return r
+
+
+@pytest.fixture(scope="module")
+def stack():
+    # lab.sh up installs/starts docker if needed, builds the image and waits
+    # until every container reports healthy; any failure there fails here.
+    run([LAB, "up"], timeout=1500)
+    yield
+    if os.environ.get("ENVOI_E2E_KEEP") != "1":
+        run([LAB, "down"], timeout=300, check=False)
+
+
+def containers():
+    ids = run(["docker", "ps", "-q", "--filter",
+               "label=com.docker.compose.project=" + PROJECT]).stdout.split()
+    assert ids, "no running containers in project " + PROJECT
+    return [i.decode() for i in ids]
+
+
+def inspect(fmt, ref):
+    return run(["docker", "inspect", "-f", fmt, ref]).stdout.decode().strip()
+
+
+def service_of(cid):
+    return inspect('{{index .Config.Labels "com.docker.compose.service"}}', cid)
+
+
+def message_bytes(token, helo):
+    """The message as the client transmits it (after unstuffing): CRLF lines,
+    lines that start with dots, trailing blanks, a tab, a 900-octet line."""
+    lines = [
+        "From: Bob <bob@gmail.test>",
+        "To: Alice <alice@envoi.test>",
+        "Subject: e2e %s" % token,
+        "Message-ID: <%s@gmail.test>" % token,
+        "Date: Sun, 29 Nov 2026 07:00:00 +0000",
+        "X-Folded: first part",
+        "\tsecond part",
+        "",
+        "Hello Alice,",
+        ".a line that starts with a dot",
+        "..and one with two",
+        ".",
+        "trailing blanks   ",
+        "tab\tinside",
+        "x" * 900,
+        "",
+        "-- ",
+        "Bob via %s" % helo,
+    ]
+    return "\r\n".join(lines).encode() + b"\r\n"
+
+
+def swaks(data_path, helo, port=25):
+    # swaks stuffs dots and ends DATA itself; the file has no final newline
+    # so swaks' "\r\n.\r\n" closes the last line.
+    return run(["swaks", "--server", BIND, "--port", str(port), "--helo", helo,
+                "--from", "bob@gmail.test", "--to", "alice@envoi.test",
+                "--data", "@" + str(data_path), "--timeout", "30"], timeout=60, check=False)
+
+
+def sink_files_with(token):
+    r = run([LAB, "exec", "sink", "grep", "-rlF", token, "/data/maildir"], check=False)
+    return [p for p in r.stdout.decode().split("\n") if p]
+
+
+def test_message_crosses_the_stack(stack, tmp_path):
+    token = uuid.uuid4().hex
+    helo = "client-%s.gmail.test" % token[:8]
+    want = message_bytes(token, helo)
+    data = tmp_path / "msg.eml"
+    data.write_bytes(want[:-2])  # see swaks(): no final CRLF in the file
+    r = swaks(data, helo)
+    out = r.stdout.decode(errors="replace")
+    assert r.returncode == 0, out + r.stderr.decode(errors="replace")
+    # The hop answers 250 to DATA only after the sink did.
+    m = re.search(r"^ -> \.\r?\n<- +(\d{3})", out, re.M)
+    assert m and m.group(1) == "250", out
+
+    files = []
+    for _ in range(20):
+        files = sink_files_with(token)
+        if files:
+            break
+        run(["sleep", "0.5"])
+    assert len(files) == 1, "expected exactly one delivery, got %r" % files
+    got = run([LAB, "exec", "sink", "cat", files[0]]).stdout
+
+    # Byte-identical apart from headers added in front.
+    assert got.endswith(want), "body/headers changed in transit:\n%r" % got[-2000:]
+    added = got[: len(got) - len(want)]
+    assert added, "no header was added on the way"
+    assert added.endswith(b"\r\n") or added.endswith(b"\n")
+    for line in re.split(rb"\r?\n", added.rstrip(b"\r\n")):
+        assert re.match(rb"^([!-9;-~]+:|[ \t])", line), "not a header line: %r" % line
+    # One Received: added by the hop our client talked to, naming our HELO.
+    received = re.findall(rb"(?ms)^Received:.*?(?=^\S|\Z)", added)
+    assert any(helo.encode() in h for h in received), added.decode(errors="replace")
+
+
+def test_containers_healthy_and_not_root(stack):
+    for cid in containers():
+        name = inspect("{{.Name}}", cid)
+        assert inspect("{{if .State.Health}}{{.State.Health.Status}}{{end}}", cid) == "healthy", name
+        uid = run(["docker", "exec", cid, "id", "-u"]).stdout.decode().strip()
+        assert uid != "0", "%s runs as root" % name
+
+
+def test_only_lab_ports_published_on_loopback(stack):
+    seen = set()
+    for cid in containers():
+        ports = run(["docker", "port", cid]).stdout.decode().split("\n")
+        for p in filter(None, ports):
+            # "25/tcp -> 127.0.0.1:25"
+            m = re.match(r"^(\d+)/(tcp|udp) -> (.*):(\d+)$", p.strip())
+            assert m, p
+            assert m.group(1) in LAB_PORTS, "unexpected published port: " + p
+            assert m.group(3) == BIND, "published beyond %s: %s" % (BIND, p)
+            seen.add(m.group(1))
+    assert "25" in seen
+
+
+def test_backend_is_internal_and_sink_has_no_way_out(stack):
+    nets = {}
+    for cid in containers():
+        svc = service_of(cid)
+        nets[svc] = set(inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+                                cid).split())
+    backend = PROJECT + "_backend"
+    internet = PROJECT + "_internet"
+    assert inspect("{{.Internal}}", backend) == "true"
+    assert inspect("{{.Internal}}", internet) == "true"
+    assert "10.77.0.0/24" in inspect("{{range .IPAM.Config}}{{.Subnet}} {{end}}", internet)
+    # The sink is a backend-only host: every network it is on is internal.
+    for n in nets["sink"]:
+        assert inspect("{{.Internal}}", n) == "true", n
