@@ -80,10 +80,10 @@ demo() {
     log "sending a message to alice@envoi.test via $ENVOI_BIND:25"
     swaks --server "$ENVOI_BIND" --port 25 --helo demo.gmail.test \
         --from bob@gmail.test --to alice@envoi.test \
-        --header "Subject: envoi demo $tag" --header "Message-ID: <$tag@gmail.test>" \
+        --header "Subject: envoi demo $tag" --header "Message-Id: <$tag@gmail.test>" \
         --body "Hello Alice, this went through the envoi lab ($tag)." \
-        --hide-informational
-    log "what arrived at the sink:"
+        --silent 2
+    log "sent; what arrived at the sink:"
     for _ in $(seq 1 20); do
         if compose exec -T sink sh -c "grep -l -r -F '$tag' /data/maildir 2>/dev/null | head -1 | xargs -r cat" | grep -q .; then
             compose exec -T sink sh -c "f=\$(grep -l -r -F '$tag' /data/maildir | head -1); echo \"==> \$f\"; cat \"\$f\""

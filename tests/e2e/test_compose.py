@@ -164,3 +164,47 @@ def test_backend_is_internal_and_sink_has_no_way_out(stack):
     # The sink is a backend-only host: every network it is on is internal.
     for n in nets["sink"]:
         assert inspect("{{.Internal}}", n) == "true", n
+
+
+def wait_healthy(cid, seconds=60):
+    for _ in range(seconds * 2):
+        if inspect("{{if .State.Health}}{{.State.Health.Status}}{{end}}", cid) == "healthy":
+            return
+        run(["sleep", "0.5"])
+    pytest.fail("container %s not healthy again after %ds" % (cid, seconds))
+
+
+def test_next_hop_down_gives_451_then_delivery_after_retry(stack, tmp_path):
+    """The hop contract across containers: with the sink stopped the front
+    hop answers 4xx (the sender keeps the message), and once the sink is
+    back the same message is delivered exactly once."""
+    sink = [c for c in containers() if service_of(c) == "sink"]
+    assert len(sink) == 1
+    token = uuid.uuid4().hex
+    helo = "retry-%s.gmail.test" % token[:8]
+    data = tmp_path / "msg.eml"
+    want = message_bytes(token, helo)
+    data.write_bytes(want[:-2])
+    run(["docker", "stop", "-t", "10", sink[0]])
+    try:
+        r = swaks(data, helo)
+        out = r.stdout.decode(errors="replace")
+        assert r.returncode != 0, "accepted with the next hop down:\n" + out
+        replies = re.findall(r"^<\*\* +(\d{3})[ -]", out, re.M)
+        assert replies and replies[-1].startswith("4"), out
+        assert "451" in replies or "421" in replies, out
+    finally:
+        run(["docker", "start", sink[0]])
+        wait_healthy(sink[0])
+    assert sink_files_with(token) == [], "a refused message was delivered"
+    r = swaks(data, helo)
+    assert r.returncode == 0, r.stdout.decode(errors="replace")
+    files = []
+    for _ in range(20):
+        files = sink_files_with(token)
+        if files:
+            break
+        run(["sleep", "0.5"])
+    assert len(files) == 1, files
+    got = run([LAB, "exec", "sink", "cat", files[0]]).stdout
+    assert got.endswith(want)
