@@ -38,10 +38,10 @@ deps:
 
 $(B)/obj/%.o: %.c $(wildcard shared/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(INC) $(DEPCF) -c $< -o $@
+	@echo "  CC  $<"; $(CC) $(CFLAGS) $(WARN) $(INC) $(DEPCF) -c $< -o $@
 $(B)/asan/%.o: %.c $(wildcard shared/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASANF) $(WARN) $(INC) $(DEPCF) -c $< -o $@
+	@echo "  CC  $< (asan)"; $(CC) $(ASANF) $(WARN) $(INC) $(DEPCF) -c $< -o $@
 
 $(B)/libenvoi.a: $(SHARED_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -49,7 +49,7 @@ $(B)/asan/libenvoi.a: $(SHARED_ASAN)
 	@rm -f $@; ar rcs $@ $^
 
 .SECONDEXPANSION:
-$(B)/bin/%: $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard services/$$*/*.c)) $(B)/libenvoi.a
+$(B)/bin/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard services/$$*/*.c))) $(B)/libenvoi.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(DEPLIBS)
 $(B)/bin/envoi: $(CLI_SRC:%.c=$(B)/obj/%.o) $(B)/libenvoi.a
