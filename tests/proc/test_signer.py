@@ -1,0 +1,119 @@
+"""Process tests of the signer hop: messages from our domain come out with
+DKIM signatures that dkimpy (an independent implementation) verifies."""
+import base64
+import os
+import subprocess
+
+import dkim
+import pytest
+
+from test_hop import BIN, Proc, delivered, free_port
+
+
+@pytest.fixture
+def keys(tmp_path):
+    rsa, ed = tmp_path / "rsa.pem", tmp_path / "ed.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(rsa), "2048"], check=True, capture_output=True)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(ed)], check=True, capture_output=True)
+    rsa_pub = subprocess.run(["openssl", "rsa", "-in", str(rsa), "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+    ed_pub = subprocess.run(["openssl", "pkey", "-in", str(ed), "-pubout", "-outform", "DER"],
+                            check=True, capture_output=True).stdout[-32:]
+    records = {
+        b"rsa1._domainkey.envoi.test.": b"v=DKIM1; k=rsa; p=" + base64.b64encode(rsa_pub),
+        b"ed1._domainkey.envoi.test.": b"v=DKIM1; k=ed25519; p=" + base64.b64encode(ed_pub),
+    }
+    return rsa, ed, records
+
+
+def chain(tmp_path, keys, *extra):
+    rsa, ed, _ = keys
+    sport, port = free_port(), free_port()
+    sink = Proc([os.path.join(BIN, "envoi"), "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir",
+                 str(tmp_path / "md")], sport, tmp_path / "sink.log")
+    signer = Proc([os.path.join(BIN, "signer"), "--listen", "127.0.0.1:%d" % port, "--destination",
+                   "127.0.0.1:%d" % sport, "--domain", "envoi.test", "--selector", "rsa1", "--private-key", str(rsa),
+                   "--selector", "ed1", "--private-key", str(ed), *extra], port, tmp_path / "signer.log")
+    return sink, signer
+
+
+def strip_envelope(raw):
+    lines = raw.split(b"\r\n")
+    while lines[0].startswith((b"Return-Path:", b"X-Envoi-Rcpt:")):
+        lines.pop(0)
+    return b"\r\n".join(lines)
+
+
+def dnsfunc_for(records):
+    def dnsfunc(name, timeout=5):
+        return records.get(name if name.endswith(b".") else name + b".")
+    return dnsfunc
+
+
+MESSAGES = [
+    b"From: Alice <alice@envoi.test>\r\nTo: bob@outlook.test\r\nSubject: plain\r\n\r\nHello\r\n.dot line\r\n",
+    b"From: alice@envoi.test\r\nTo: bob@outlook.test\r\nCc: carol@gmail.test\r\nSubject:  odd   spacing \t\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\n"
+    b"Content-Type: text/plain\r\n\r\ntrailing spaces   \r\n\r\n\r\n--b1--\r\n\r\n\r\n",
+    b"From: alice@envoi.test\r\nTo: bob@outlook.test\r\nSubject: long\r\n\r\n" + b"x" * 3000 + b"\r\n",
+]
+
+
+@pytest.mark.parametrize("canon", ["relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed"])
+def test_signatures_verify_with_dkimpy(tmp_path, keys, canon):
+    sink, signer = chain(tmp_path, keys, "--canonicalization", canon)
+    try:
+        for m in MESSAGES:
+            r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % signer.port, "--from", "alice@envoi.test",
+                                "--to", "bob@outlook.test", "--data", "-"], input=m, capture_output=True)
+            assert r.returncode == 0, r.stdout
+        got = delivered(tmp_path / "md", len(MESSAGES))
+        assert len(got) == len(MESSAGES)
+        for raw in got:
+            msg = strip_envelope(raw)
+            assert msg.count(b"DKIM-Signature:") == 2
+            assert b"c=" + canon.encode() in msg
+            d = dkim.DKIM(msg)
+            assert d.verify(idx=0, dnsfunc=dnsfunc_for(keys[2])), "rsa signature failed"
+            assert d.verify(idx=1, dnsfunc=dnsfunc_for(keys[2])), "ed25519 signature failed"
+            # Any change to the body breaks both signatures.
+            bad = msg.replace(b"\r\n\r\n", b"\r\n\r\nX", 1)
+            for idx in (0, 1):
+                try:
+                    ok = dkim.DKIM(bad).verify(idx=idx, dnsfunc=dnsfunc_for(keys[2]))
+                except dkim.ValidationError:
+                    ok = False
+                assert not ok
+    finally:
+        signer.stop()
+        sink.stop()
+
+
+def test_foreign_and_malformed_mail_passes_unsigned(tmp_path, keys):
+    sink, signer = chain(tmp_path, keys)
+    try:
+        for m in [b"From: x@gmail.test\r\nSubject: not ours\r\n\r\nbody\r\n",
+                  b"no header at all, just text\r\n",
+                  b"From: a@envoi.test\r\nFrom: b@envoi.test\r\n\r\ntwo froms\r\n"]:
+            r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % signer.port, "--from", "x@gmail.test",
+                                "--to", "bob@outlook.test", "--data", "-"], input=m, capture_output=True)
+            assert r.returncode == 0, r.stdout
+        got = delivered(tmp_path / "md", 3)
+        assert len(got) == 3
+        assert all(b"DKIM-Signature" not in g for g in got)
+        assert signer.text().count("msg=dkim.unsigned") == 3
+    finally:
+        signer.stop()
+        sink.stop()
+
+
+def test_config_errors(tmp_path, keys):
+    sg = os.path.join(BIN, "signer")
+    r = subprocess.run([sg, "-n", "--destination", "x:25"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--selector" in r.stderr
+    r = subprocess.run([sg, "-n", "--destination", "x:25", "--selector", "s", "--private-key", "/nonexistent"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "/nonexistent" in r.stderr
+    r = subprocess.run([sg, "-n", "--destination", "x:25", "--selector", "s", "--private-key", str(keys[0])],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
