@@ -1,0 +1,523 @@
+/* dns_zone: zone storage and the authoritative lookup algorithm.
+ * See dns_zone.h. Lookups walk the query name's labels from the apex down
+ * using stack rdfs that point into the query name, so answering allocates
+ * only the result lists. */
+#include "dns_zone.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DNS_LABELS_MAX 128
+
+static int zone_name_cmp(const ldns_rdf *a, const ldns_rdf *b) { return ldns_dname_compare(a, b); }
+
+int dns_zone_contains(const struct dns_zone *z, const ldns_rdf *name)
+{
+    return ldns_dname_compare(name, z->origin) == 0 || ldns_dname_is_subdomain(name, z->origin);
+}
+
+const struct dns_node *dns_zone_find(const struct dns_zone *z, const ldns_rdf *name)
+{
+    size_t lo = 0, hi = z->nnodes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = zone_name_cmp(name, z->nodes[mid].name);
+        if (c == 0)
+            return &z->nodes[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+size_t dns_node_rrset(const struct dns_node *n, ldns_rr_type t, ldns_rr_list *out)
+{
+    size_t k = 0;
+    for (uint32_t i = 0; i < n->nrr; i++) {
+        if (t == LDNS_RR_TYPE_ANY || ldns_rr_get_type(n->rrs[i]) == t) {
+            ldns_rr_list_push_rr(out, n->rrs[i]);
+            k++;
+        }
+    }
+    return k;
+}
+
+static int node_has(const struct dns_node *n, ldns_rr_type t)
+{
+    for (uint32_t i = 0; i < n->nrr; i++)
+        if (ldns_rr_get_type(n->rrs[i]) == t)
+            return 1;
+    return 0;
+}
+
+static const ldns_rr *node_first(const struct dns_node *n, ldns_rr_type t)
+{
+    for (uint32_t i = 0; i < n->nrr; i++)
+        if (ldns_rr_get_type(n->rrs[i]) == t)
+            return n->rrs[i];
+    return NULL;
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+static int rr_cmp(const void *pa, const void *pb)
+{
+    const ldns_rr *a = *(ldns_rr *const *)pa, *b = *(ldns_rr *const *)pb;
+    int c = ldns_dname_compare(ldns_rr_owner(a), ldns_rr_owner(b));
+    if (c)
+        return c;
+    if (ldns_rr_get_type(a) != ldns_rr_get_type(b))
+        return ldns_rr_get_type(a) < ldns_rr_get_type(b) ? -1 : 1;
+    return ldns_rr_compare(a, b);
+}
+
+static int node_cmp(const void *pa, const void *pb)
+{
+    const struct dns_node *a = pa, *b = pb;
+    int c = ldns_dname_compare(a->name, b->name);
+    if (c)
+        return c;
+    /* Data nodes sort before the ENT placeholders of the same name. */
+    return (int)(a->flags & DNS_NODE_ENT) - (int)(b->flags & DNS_NODE_ENT);
+}
+
+void dns_zone_free(struct dns_zone *z)
+{
+    if (!z)
+        return;
+    for (size_t i = 0; i < z->nnodes; i++)
+        ldns_rdf_deep_free(z->nodes[i].name);
+    free(z->nodes);
+    for (size_t i = 0; i < z->nrrs; i++)
+        ldns_rr_free(z->rrs[i]);
+    free(z->rrs);
+    ldns_rdf_deep_free(z->origin);
+    free(z);
+}
+
+static struct dns_zone *zone_fail(struct dns_zone *z, char *err, size_t errsz, const char *fmt,
+                                  const char *arg)
+{
+    snprintf(err, errsz, fmt, arg);
+    dns_zone_free(z);
+    return NULL;
+}
+
+/* Adds a node per distinct owner plus the empty non-terminals above it. */
+static int zone_index(struct dns_zone *z, char *err, size_t errsz)
+{
+    size_t cap = z->nrrs * 2 + 4, n = 0;
+    struct dns_node *nodes = calloc(cap, sizeof *nodes);
+    if (!nodes)
+        return -1;
+    for (size_t i = 0; i < z->nrrs;) {
+        size_t j = i + 1;
+        while (j < z->nrrs && ldns_dname_compare(ldns_rr_owner(z->rrs[i]), ldns_rr_owner(z->rrs[j])) == 0)
+            j++;
+        struct dns_node *nd = &nodes[n++];
+        nd->name = ldns_rdf_clone(ldns_rr_owner(z->rrs[i]));
+        nd->rrs = &z->rrs[i];
+        nd->nrr = (uint32_t)(j - i);
+        int cname = 0, other = 0;
+        for (size_t k = i; k < j; k++) {
+            ldns_rr_type t = ldns_rr_get_type(z->rrs[k]);
+            if (t == LDNS_RR_TYPE_CNAME)
+                cname++;
+            else if (t != LDNS_RR_TYPE_RRSIG && t != LDNS_RR_TYPE_NSEC)
+                other++;
+        }
+        char *s = NULL;
+        if (cname > 1 || (cname && other)) {
+            s = ldns_rdf2str(nd->name);
+            snprintf(err, errsz, "CNAME and other data at %s", s ? s : "?");
+            free(s);
+            z->nodes = nodes;
+            z->nnodes = n;
+            return -1;
+        }
+        if (node_has(nd, LDNS_RR_TYPE_NS) && ldns_dname_compare(nd->name, z->origin) != 0)
+            nd->flags |= DNS_NODE_DELEG;
+        /* Every ancestor strictly between this name and the apex exists. */
+        ldns_rdf *up = ldns_dname_left_chop(nd->name);
+        while (up && ldns_dname_is_subdomain(up, z->origin)) {
+            if (n == cap) {
+                cap *= 2;
+                struct dns_node *nn = realloc(nodes, cap * sizeof *nodes);
+                if (!nn) {
+                    ldns_rdf_deep_free(up);
+                    z->nodes = nodes;
+                    z->nnodes = n;
+                    return -1;
+                }
+                nodes = nn;
+            }
+            nodes[n++] = (struct dns_node){.name = up, .flags = DNS_NODE_ENT};
+            up = ldns_dname_left_chop(up);
+        }
+        ldns_rdf_deep_free(up);
+        i = j;
+    }
+    qsort(nodes, n, sizeof *nodes, node_cmp);
+    size_t w = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (w > 0 && ldns_dname_compare(nodes[w - 1].name, nodes[r].name) == 0) {
+            ldns_rdf_deep_free(nodes[r].name);
+            continue;
+        }
+        nodes[w++] = nodes[r];
+    }
+    z->nodes = nodes;
+    z->nnodes = w;
+    return 0;
+}
+
+struct dns_zone *dns_zone_build(const ldns_rdf *origin, ldns_rr_list *rrs, char *err, size_t errsz)
+{
+    struct dns_zone *z = calloc(1, sizeof *z);
+    size_t count = rrs ? ldns_rr_list_rr_count(rrs) : 0;
+    if (!z || count > DNS_ZONE_RRS_MAX) {
+        ldns_rr_list_deep_free(rrs);
+        return zone_fail(z, err, errsz, "%s", z ? "too many records" : "out of memory");
+    }
+    z->origin = ldns_rdf_clone(origin);
+    ldns_dname2canonical(z->origin);
+    z->rrs = calloc(count + 1, sizeof *z->rrs);
+    if (!z->rrs) {
+        ldns_rr_list_deep_free(rrs);
+        return zone_fail(z, err, errsz, "%s", "out of memory");
+    }
+    for (size_t i = 0; i < count; i++)
+        z->rrs[z->nrrs++] = ldns_rr_list_rr(rrs, i);
+    ldns_rr_list_free(rrs); /* the records now belong to z */
+
+    for (size_t i = 0; i < z->nrrs; i++) {
+        ldns_rr *rr = z->rrs[i];
+        ldns_dname2canonical(ldns_rr_owner(rr));
+        if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN)
+            return zone_fail(z, err, errsz, "%s", "record of a class other than IN");
+        if (!dns_zone_contains(z, ldns_rr_owner(rr))) {
+            char *s = ldns_rdf2str(ldns_rr_owner(rr));
+            snprintf(err, errsz, "record out of zone: %s", s ? s : "?");
+            free(s);
+            dns_zone_free(z);
+            return NULL;
+        }
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) {
+            if (ldns_dname_compare(ldns_rr_owner(rr), z->origin) != 0)
+                return zone_fail(z, err, errsz, "%s", "SOA below the apex");
+            if (z->soa)
+                return zone_fail(z, err, errsz, "%s", "more than one SOA");
+            if (ldns_rr_rd_count(rr) < 7)
+                return zone_fail(z, err, errsz, "%s", "SOA without its fields");
+            z->soa = rr;
+        }
+    }
+    if (!z->soa)
+        return zone_fail(z, err, errsz, "%s", "no SOA at the apex");
+    z->serial = ldns_rdf2native_int32(ldns_rr_rdf(z->soa, 2));
+    qsort(z->rrs, z->nrrs, sizeof *z->rrs, rr_cmp);
+    size_t w = 0;
+    for (size_t r = 0; r < z->nrrs; r++) {
+        if (w > 0 && rr_cmp(&z->rrs[w - 1], &z->rrs[r]) == 0) {
+            ldns_rr_free(z->rrs[r]); /* a duplicate record: keep one */
+            continue;
+        }
+        z->rrs[w++] = z->rrs[r];
+    }
+    z->nrrs = w;
+    char why[256] = "out of memory";
+    if (zone_index(z, why, sizeof why) < 0)
+        return zone_fail(z, err, errsz, "%s", why);
+    const struct dns_node *apex = dns_zone_find(z, z->origin);
+    if (!apex || !node_has(apex, LDNS_RR_TYPE_NS))
+        return zone_fail(z, err, errsz, "%s", "no NS at the apex");
+    return z;
+}
+
+struct dns_zone *dns_zone_parse(const char *text, size_t len, const char *origin, char *err,
+                                size_t errsz)
+{
+    if (len > DNS_ZONE_TEXT_MAX) {
+        snprintf(err, errsz, "zone text too big");
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((i == 0 || text[i - 1] == '\n') && len - i >= 8 && strncasecmp(text + i, "$INCLUDE", 8) == 0) {
+            snprintf(err, errsz, "$INCLUDE is not allowed");
+            return NULL;
+        }
+        if (text[i] == '\0') {
+            snprintf(err, errsz, "NUL byte in zone text");
+            return NULL;
+        }
+    }
+    ldns_rdf *org = ldns_dname_new_frm_str(origin);
+    if (!org) {
+        snprintf(err, errsz, "bad origin %s", origin);
+        return NULL;
+    }
+    /* fmemopen gives ldns's stream parser a view of the buffer: no file. */
+    char *copy = malloc(len + 2);
+    if (!copy) {
+        ldns_rdf_deep_free(org);
+        snprintf(err, errsz, "out of memory");
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\n';
+    copy[len + 1] = '\0';
+    FILE *fp = fmemopen(copy, len + 1, "r");
+    ldns_zone *lz = NULL;
+    int line = 0;
+    ldns_status st = fp ? ldns_zone_new_frm_fp_l(&lz, fp, org, 3600, LDNS_RR_CLASS_IN, &line)
+                        : LDNS_STATUS_MEM_ERR;
+    if (fp)
+        fclose(fp);
+    free(copy);
+    if (st != LDNS_STATUS_OK) {
+        snprintf(err, errsz, "line %d: %s", line, ldns_get_errorstr_by_id(st));
+        ldns_rdf_deep_free(org);
+        return NULL;
+    }
+    ldns_rr_list *all = ldns_rr_list_new();
+    if (ldns_zone_soa(lz))
+        ldns_rr_list_push_rr(all, ldns_zone_soa(lz));
+    ldns_rr_list *rest = ldns_zone_rrs(lz);
+    for (size_t i = 0; i < ldns_rr_list_rr_count(rest); i++)
+        ldns_rr_list_push_rr(all, ldns_rr_list_rr(rest, i));
+    /* The records move to `all`; free only the ldns_zone shell. */
+    ldns_rr_list_free(rest);
+    ldns_zone_set_rrs(lz, NULL);
+    ldns_zone_set_soa(lz, NULL);
+    ldns_zone_free(lz);
+    struct dns_zone *z = dns_zone_build(org, all, err, errsz);
+    ldns_rdf_deep_free(org);
+    return z;
+}
+
+ldns_rr_list *dns_zone_clone_rrs(const struct dns_zone *z)
+{
+    ldns_rr_list *l = ldns_rr_list_new();
+    ldns_rr_list_push_rr(l, ldns_rr_clone(z->soa));
+    for (size_t i = 0; i < z->nrrs; i++)
+        if (z->rrs[i] != z->soa)
+            ldns_rr_list_push_rr(l, ldns_rr_clone(z->rrs[i]));
+    return l;
+}
+
+char *dns_zone_to_text(const struct dns_zone *z, size_t *len)
+{
+    ldns_buffer *b = ldns_buffer_new(4096);
+    char *o = ldns_rdf2str(z->origin);
+    ldns_buffer_printf(b, "; zone %s, written by envoi dns-primary\n", o ? o : "?");
+    free(o);
+    ldns_rr2buffer_str(b, z->soa);
+    for (size_t i = 0; i < z->nrrs; i++)
+        if (z->rrs[i] != z->soa)
+            ldns_rr2buffer_str(b, z->rrs[i]);
+    char *s = ldns_buffer_export2str(b);
+    ldns_buffer_free(b);
+    if (s && len)
+        *len = strlen(s);
+    return s;
+}
+
+/* ---- answering --------------------------------------------------------- */
+
+/* Label start offsets of a wire name: offs[0] = 0 ... offs[n] = root. */
+static int name_labels(const ldns_rdf *name, size_t offs[DNS_LABELS_MAX + 1])
+{
+    const uint8_t *d = ldns_rdf_data(name);
+    size_t sz = ldns_rdf_size(name), p = 0;
+    int n = 0;
+    while (p < sz && d[p] != 0) {
+        if (n >= DNS_LABELS_MAX || (d[p] & 0xc0))
+            return -1;
+        offs[n++] = p;
+        p += (size_t)d[p] + 1;
+    }
+    if (p >= sz)
+        return -1;
+    offs[n] = p;
+    return n;
+}
+
+static void suffix_rdf(const ldns_rdf *name, size_t off, ldns_rdf *out)
+{
+    out->_type = LDNS_RDF_TYPE_DNAME;
+    out->_data = (uint8_t *)ldns_rdf_data(name) + off;
+    out->_size = ldns_rdf_size(name) - off;
+}
+
+static void push_soa_negative(const struct dns_zone *z, struct dns_answer *a)
+{
+    /* RFC 2308 section 5: the negative TTL is min(SOA TTL, SOA MINIMUM). */
+    ldns_rr *soa = ldns_rr_clone(z->soa);
+    uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
+    if (min < ldns_rr_ttl(soa))
+        ldns_rr_set_ttl(soa, min);
+    ldns_rr_list_push_rr(a->owned, soa);
+    ldns_rr_list_push_rr(a->ns, soa);
+}
+
+/* A and AAAA of an in-zone target name, for the additional section. */
+static void add_address(const struct dns_zone *z, const ldns_rdf *target, struct dns_answer *a)
+{
+    if (!target || ldns_rdf_get_type(target) != LDNS_RDF_TYPE_DNAME || !dns_zone_contains(z, target))
+        return;
+    const struct dns_node *n = dns_zone_find(z, target);
+    if (!n)
+        return;
+    for (uint32_t i = 0; i < n->nrr; i++) {
+        ldns_rr_type t = ldns_rr_get_type(n->rrs[i]);
+        if ((t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) && !ldns_rr_list_contains_rr(a->ar, n->rrs[i]))
+            ldns_rr_list_push_rr(a->ar, n->rrs[i]);
+    }
+}
+
+static void add_additionals(const struct dns_zone *z, const ldns_rr_list *l, size_t from,
+                            struct dns_answer *a)
+{
+    for (size_t i = from; i < ldns_rr_list_rr_count(l); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(l, i);
+        switch (ldns_rr_get_type(rr)) {
+        case LDNS_RR_TYPE_MX: add_address(z, ldns_rr_rdf(rr, 1), a); break;
+        case LDNS_RR_TYPE_NS: add_address(z, ldns_rr_rdf(rr, 0), a); break;
+        case LDNS_RR_TYPE_SRV: add_address(z, ldns_rr_rdf(rr, 3), a); break;
+        default: break;
+        }
+    }
+}
+
+static void referral(const struct dns_zone *z, const struct dns_node *cut, struct dns_answer *a)
+{
+    size_t from = ldns_rr_list_rr_count(a->ns);
+    dns_node_rrset(cut, LDNS_RR_TYPE_NS, a->ns);
+    add_additionals(z, a->ns, from, a);
+}
+
+/* Appends the node's records of type t, re-owned to qname when synthesized. */
+static size_t push_rrset(const struct dns_node *n, ldns_rr_type t, const ldns_rdf *synth_owner,
+                         struct dns_answer *a)
+{
+    size_t k = 0;
+    for (uint32_t i = 0; i < n->nrr; i++) {
+        ldns_rr *rr = n->rrs[i];
+        if (t != LDNS_RR_TYPE_ANY && ldns_rr_get_type(rr) != t)
+            continue;
+        if (synth_owner) {
+            rr = ldns_rr_clone(rr);
+            ldns_rdf_deep_free(ldns_rr_owner(rr));
+            ldns_rr_set_owner(rr, ldns_rdf_clone(synth_owner));
+            ldns_rr_list_push_rr(a->owned, rr);
+        }
+        ldns_rr_list_push_rr(a->an, rr);
+        k++;
+    }
+    return k;
+}
+
+static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
+                   struct dns_answer *a, int depth);
+
+static void answer_at(const struct dns_zone *z, const struct dns_node *n, const ldns_rdf *qname,
+                      int synth, ldns_rr_type qtype, struct dns_answer *a, int depth)
+{
+    const ldns_rdf *owner = synth ? qname : NULL;
+    size_t from = ldns_rr_list_rr_count(a->an);
+    if (push_rrset(n, qtype, owner, a) > 0) {
+        add_additionals(z, a->an, from, a);
+        return;
+    }
+    const ldns_rr *cname = node_first(n, LDNS_RR_TYPE_CNAME);
+    if (cname && qtype != LDNS_RR_TYPE_CNAME) {
+        push_rrset(n, LDNS_RR_TYPE_CNAME, owner, a);
+        const ldns_rdf *target = ldns_rr_rdf(cname, 0);
+        /* Follow inside this zone only; the resolver does the rest. */
+        if (target && depth < DNS_CNAME_CHAIN_MAX && dns_zone_contains(z, target))
+            lookup(z, target, qtype, a, depth + 1);
+        return;
+    }
+    push_soa_negative(z, a); /* NODATA */
+}
+
+static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
+                   struct dns_answer *a, int depth)
+{
+    size_t qo[DNS_LABELS_MAX + 1], zo[DNS_LABELS_MAX + 1];
+    int nq = name_labels(qname, qo), nz = name_labels(z->origin, zo);
+    if (nq < 0 || nz < 0 || nq < nz) {
+        a->rcode = LDNS_RCODE_FORMERR;
+        return;
+    }
+    ldns_rdf suf;
+    const struct dns_node *n = NULL;
+    int k; /* qname's suffix starting at label k is the deepest existing name */
+    for (k = nq - nz; k >= 0; k--) {
+        suffix_rdf(qname, qo[k], &suf);
+        const struct dns_node *m = dns_zone_find(z, &suf);
+        if (!m)
+            break;
+        n = m;
+        if ((m->flags & DNS_NODE_DELEG) && !(k == 0 && qtype == LDNS_RR_TYPE_DS)) {
+            if (depth == 0)
+                a->aa = 0;
+            referral(z, m, a);
+            return;
+        }
+    }
+    if (!n) { /* not even the apex: cannot happen for an in-zone name */
+        a->rcode = LDNS_RCODE_SERVFAIL;
+        return;
+    }
+    if (k < 0) { /* exact match */
+        if (n->flags & DNS_NODE_ENT)
+            push_soa_negative(z, a);
+        else
+            answer_at(z, n, qname, 0, qtype, a, depth);
+        return;
+    }
+    /* n is the closest encloser; RFC 4592: try its wildcard child. */
+    uint8_t wbuf[LDNS_MAX_DOMAINLEN + 3];
+    ldns_rdf ce;
+    suffix_rdf(qname, qo[k + 1], &ce);
+    if (ldns_rdf_size(&ce) + 2 <= LDNS_MAX_DOMAINLEN) {
+        wbuf[0] = 1;
+        wbuf[1] = '*';
+        memcpy(wbuf + 2, ldns_rdf_data(&ce), ldns_rdf_size(&ce));
+        ldns_rdf wild = {._size = ldns_rdf_size(&ce) + 2, ._type = LDNS_RDF_TYPE_DNAME, ._data = wbuf};
+        const struct dns_node *w = dns_zone_find(z, &wild);
+        if (w) {
+            answer_at(z, w, qname, 1, qtype, a, depth);
+            return;
+        }
+    }
+    a->rcode = LDNS_RCODE_NXDOMAIN;
+    push_soa_negative(z, a);
+}
+
+void dns_zone_answer(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
+                     struct dns_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    a->an = ldns_rr_list_new();
+    a->ns = ldns_rr_list_new();
+    a->ar = ldns_rr_list_new();
+    a->owned = ldns_rr_list_new();
+    a->rcode = LDNS_RCODE_NOERROR;
+    a->aa = 1;
+    lookup(z, qname, qtype, a, 0);
+}
+
+void dns_answer_free(struct dns_answer *a)
+{
+    ldns_rr_list_free(a->an);
+    ldns_rr_list_free(a->ns);
+    ldns_rr_list_free(a->ar);
+    ldns_rr_list_deep_free(a->owned);
+    memset(a, 0, sizeof *a);
+}
