@@ -395,6 +395,10 @@ int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, co
         l->srv.auth = policy->auth;
         l->srv.auth_required = policy->auth_required;
         l->srv.auth_needs_tls = policy->auth_needs_tls;
+        l->srv.refuse_routes = policy->refuse_routes;
+        l->proxy_protocol = policy->proxy_protocol;
+        l->proxy_from = policy->proxy_from;
+        l->greet_delay_ms = policy->greet_delay_ms > 0 ? (uint64_t)policy->greet_delay_ms : 0;
     }
     for (int i = 0; i < c->listen.n; i++) {
         int rc = smtp_listen_add(l, c->listen.v[i], 0);

@@ -93,6 +93,10 @@ struct hop_policy {
     int auth;             /* offer AUTH (submission) */
     int auth_required;
     int auth_needs_tls;   /* on the plain listeners: STARTTLS before AUTH/MAIL */
+    int refuse_routes;    /* RCPT with a source route gets 550 */
+    int proxy_protocol;   /* PROXY header required from peers in proxy_from */
+    const struct conf_list *proxy_from;
+    long greet_delay_ms;  /* early-talker detection window */
     /* AUTH check: return 1 and fill canonical user, or 0. Synchronous. */
     int (*auth_check)(void *arg, const char *user, const char *pass, const char *client_ip, char *canon,
                       size_t canon_len);

@@ -4,6 +4,7 @@
 #include "conf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int net_resolve(const char *addr, unsigned short default_port, struct sockaddr_storage *out)
@@ -74,4 +75,32 @@ const char *net_peer_ip(const uv_tcp_t *tcp, char *buf)
         return buf;
     }
     return net_ip_string((struct sockaddr *)&ss, buf);
+}
+
+int net_cidr_match(const char *ip, const char *cidr)
+{
+    unsigned char a[16], b[16];
+    char net[NET_IP_MAX];
+    const char *slash = strchr(cidr, '/');
+    size_t nl = slash ? (size_t)(slash - cidr) : strlen(cidr);
+    if (nl >= sizeof net)
+        return 0;
+    memcpy(net, cidr, nl);
+    net[nl] = '\0';
+    int fam = strchr(net, ':') ? AF_INET6 : AF_INET;
+    if ((strchr(ip, ':') ? AF_INET6 : AF_INET) != fam || uv_inet_pton(fam, ip, a) != 0 || uv_inet_pton(fam, net, b) != 0)
+        return 0;
+    int max = fam == AF_INET ? 32 : 128;
+    int bits = slash ? atoi(slash + 1) : max;
+    if (bits < 0 || bits > max)
+        return 0;
+    for (int i = 0; i < bits / 8; i++)
+        if (a[i] != b[i])
+            return 0;
+    if (bits % 8) {
+        unsigned char m = (unsigned char)(0xFF << (8 - bits % 8));
+        if ((a[bits / 8] & m) != (b[bits / 8] & m))
+            return 0;
+    }
+    return 1;
 }

@@ -17,4 +17,7 @@ const char *net_ip_string(const struct sockaddr *sa, char *buf);
 /* The peer's IP of a connected TCP handle, "unknown" when unavailable. */
 const char *net_peer_ip(const uv_tcp_t *tcp, char *buf);
 
+/* 1 if ip (text) is inside cidr ("10.0.0.0/8", "::1", "192.0.2.7"). */
+int net_cidr_match(const char *ip, const char *cidr);
+
 #endif

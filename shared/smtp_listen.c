@@ -4,6 +4,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,9 +102,50 @@ static const struct smtp_srv_hooks smtp_session_hooks = {
 
 /* ---- conn callbacks ---- */
 
+static void smtp_session_after_proxy(struct smtp_session *s);
+
+/* Bytes before the greeting: a PROXY header we wait for, or an early talker. */
+static void smtp_session_preface(struct smtp_session *s, const char *data, size_t len)
+{
+    if (s->preface == SMTP_PREFACE_DELAY) {
+        log_info("smtp.early-talker", "id=%s client=%s", s->id, s->conn.peer);
+        metrics_inc("envoi_smtp_early_talkers_total", NULL);
+        static const char early[] = "554 5.5.0 SMTP protocol violation: data before greeting\r\n";
+        conn_write(&s->conn, early, sizeof early - 1);
+        s->srv.state = SMTP_S_CLOSED;
+        conn_close(&s->conn, 1);
+        return;
+    }
+    struct proxy_info pi;
+    size_t used = 0;
+    if (sbuf_add(&s->proxy_buf, data, len) < 0) {
+        conn_close(&s->conn, 0);
+        return;
+    }
+    enum proxy_rc rc = proxy_parse((const unsigned char *)s->proxy_buf.p, s->proxy_buf.len, &used, &pi);
+    if (rc == PROXY_MORE)
+        return;
+    if (rc == PROXY_BAD || used != s->proxy_buf.len) {
+        log_info("smtp.proxy.refused", "id=%s peer=%s reason=%s", s->id, s->conn.peer,
+                 rc == PROXY_BAD ? "bad-header" : "data-after-header");
+        s->srv.state = SMTP_S_CLOSED;
+        conn_close(&s->conn, 0);
+        return;
+    }
+    log_info("smtp.proxy", "id=%s balancer=%s client=%s", s->id, s->conn.peer, pi.src[0] ? pi.src : "local");
+    if (pi.src[0])
+        snprintf(s->conn.peer, sizeof s->conn.peer, "%s", pi.src);
+    sbuf_free(&s->proxy_buf);
+    smtp_session_after_proxy(s);
+}
+
 static void smtp_session_read_op(struct conn *c, const char *data, size_t len)
 {
     struct smtp_session *s = c->data;
+    if (s->preface != SMTP_PREFACE_NONE) {
+        smtp_session_preface(s, data, len);
+        return;
+    }
     smtp_srv_feed(&s->srv, data, len);
     if (smtp_srv_backlogged(&s->srv))
         conn_pause(c);
@@ -136,6 +178,12 @@ static void smtp_session_tls_op(struct conn *c, int ok)
 static void smtp_session_timeout_op(struct conn *c)
 {
     struct smtp_session *s = c->data;
+    if (s->preface == SMTP_PREFACE_DELAY) {
+        s->preface = SMTP_PREFACE_NONE;
+        conn_touch(c, s->l->timeout_ms);
+        smtp_srv_start(&s->srv);
+        return;
+    }
     log_info("smtp.timeout", "id=%s state=%s", s->id, smtp_srv_state_name(s->srv.state));
     if (s->srv.state == SMTP_S_START)
         conn_close(c, 0);
@@ -151,6 +199,7 @@ static void smtp_session_closed_op(struct conn *c)
         l->ops->close(s);
     smtp_session_remove(s);
     smtp_srv_free(&s->srv);
+    sbuf_free(&s->proxy_buf);
     l->nconns--;
     metrics_set("envoi_smtp_connections", NULL, l->nconns);
     free(s);
@@ -170,6 +219,44 @@ static int smtp_listen_count_ip(struct smtp_listener *l, const char *ip)
     for (struct smtp_session *s = l->sessions; s; s = s->next)
         n += !strcmp(s->conn.peer, ip);
     return n;
+}
+
+static void smtp_session_after_proxy(struct smtp_session *s)
+{
+    struct smtp_listener *l = s->l;
+    if (s->implicit_tls) {
+        tls_config_refresh(&l->tls);
+        if (conn_start_tls(&s->conn, l->tls, NULL) < 0)
+            conn_close(&s->conn, 0);
+        return;
+    }
+    if (l->greet_delay_ms) {
+        s->preface = SMTP_PREFACE_DELAY;
+        conn_touch(&s->conn, l->greet_delay_ms);
+        return;
+    }
+    s->preface = SMTP_PREFACE_NONE;
+    smtp_srv_start(&s->srv);
+}
+
+static int smtp_listen_proxied(const struct smtp_listener *l, const char *ip)
+{
+    if (!l->proxy_protocol || !l->proxy_from)
+        return 0;
+    for (int i = 0; i < l->proxy_from->n; i++)
+        if (net_cidr_match(ip, l->proxy_from->v[i]))
+            return 1;
+    return 0;
+}
+
+static void smtp_session_begin(struct smtp_session *s)
+{
+    sbuf_init(&s->proxy_buf, PROXY_V2_MAX);
+    if (smtp_listen_proxied(s->l, s->conn.peer)) {
+        s->preface = SMTP_PREFACE_PROXY;
+        return;
+    }
+    smtp_session_after_proxy(s);
 }
 
 static void smtp_listen_accept_cb(uv_stream_t *server, int status)
@@ -210,13 +297,7 @@ static void smtp_listen_accept_cb(uv_stream_t *server, int status)
         smtp_srv_abort(&s->srv, "421 4.3.2 Service not available");
         return;
     }
-    if (s->implicit_tls) {
-        tls_config_refresh(&l->tls);
-        if (conn_start_tls(&s->conn, l->tls, NULL) < 0)
-            conn_close(&s->conn, 0);
-        return;
-    }
-    smtp_srv_start(&s->srv);
+    smtp_session_begin(s);
 }
 
 int smtp_listen_add(struct smtp_listener *l, const char *addr, int implicit)

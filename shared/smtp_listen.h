@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "conf.h"
 #include "conn.h"
 #include "smtp_server.h"
 
@@ -24,7 +25,11 @@ struct smtp_session {
     void *user;           /* the service's per-session state */
     uint64_t started_ms;
     int implicit_tls;
+    int preface;          /* SMTP_PREFACE_*: what comes before the greeting */
+    struct sbuf proxy_buf;
 };
+
+enum { SMTP_PREFACE_NONE, SMTP_PREFACE_PROXY, SMTP_PREFACE_DELAY };
 
 struct smtp_listen_ops {
     /* A session starts: set s->user. Return -1 to refuse it (421). */
@@ -52,6 +57,11 @@ struct smtp_listener {
     struct smtp_session *sessions;
     unsigned long next_id;
     const char *service;
+    /* PROXY protocol: peers matching proxy_from must send a header first. */
+    int proxy_protocol;
+    const struct conf_list *proxy_from;
+    /* Hold the greeting this long; a client talking before it is dropped. */
+    uint64_t greet_delay_ms;
 };
 
 /* Adds a listening socket on addr ("HOST:PORT"); implicit=1 for TLS on connect

@@ -229,6 +229,10 @@ static void smtp_srv_rcpt(struct smtp_srv *s, const struct smtp_cmd *c)
         smtp_srv_error(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8");
         return;
     }
+    if (p->had_route && s->cfg->refuse_routes) {
+        smtp_srv_write(s, "550 5.7.1 Source routes are not accepted");
+        return;
+    }
     if (!s->hooks->rcpt) {
         s->pending = SMTP_P_RCPT;
         smtp_srv_enter(s, SMTP_S_WAIT);

@@ -69,6 +69,7 @@ struct smtp_srv_config {
     int auth_needs_tls;      /* AUTH/MAIL before TLS: 530 5.7.0 (submission on 587) */
     int auth_required;       /* MAIL before AUTH: 530 5.7.0 */
     const char *greeting;    /* text after "220 <hostname> ", default "ESMTP envoi" */
+    int refuse_routes;       /* RCPT with a source route: 550 (an MX that relays nothing) */
 };
 
 struct smtp_srv {
