@@ -375,6 +375,9 @@ static int tsig_hmac(const struct dns_tsig_key *key, const ldns_rdf *prior, cons
     return rc == 0 ? 0 : -1;
 }
 
+static enum dns_tsig_status tsig_check(const ldns_pkt *pkt, const uint8_t *wire, size_t len,
+                                       const struct dns_tsig_key *key, const ldns_rdf *prior);
+
 enum dns_tsig_status dns_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t len,
                                      const struct dns_tsig_keys *keys,
                                      const struct dns_tsig_key **used)
@@ -383,17 +386,39 @@ enum dns_tsig_status dns_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t 
     ldns_rr *t = ldns_pkt_tsig(pkt);
     if (!t)
         return DNS_TSIG_UNSIGNED;
-    if (ldns_rr_rd_count(t) < 7 || ldns_rdf_size(ldns_rr_rdf(t, 1)) != 6)
-        return DNS_TSIG_BADSIG;
     const struct dns_tsig_key *key = dns_tsig_keys_find(keys, ldns_rr_owner(t));
     if (!key)
         return DNS_TSIG_BADKEY;
+    *used = key;
+    return tsig_check(pkt, wire, len, key, NULL);
+}
+
+enum dns_tsig_status dns_tsig_verify_response(const ldns_pkt *pkt, const uint8_t *wire, size_t len,
+                                              const struct dns_tsig_key *key,
+                                              const ldns_rdf *request_mac)
+{
+    const ldns_rr *t = ldns_pkt_tsig(pkt);
+    if (!t)
+        return DNS_TSIG_UNSIGNED;
+    ldns_rdf *kn = ldns_dname_new_frm_str(key->name);
+    int same = kn && ldns_dname_compare(kn, ldns_rr_owner(t)) == 0;
+    ldns_rdf_deep_free(kn);
+    if (!same)
+        return DNS_TSIG_BADKEY;
+    return tsig_check(pkt, wire, len, key, request_mac);
+}
+
+static enum dns_tsig_status tsig_check(const ldns_pkt *pkt, const uint8_t *wire, size_t len,
+                                       const struct dns_tsig_key *key, const ldns_rdf *prior)
+{
+    const ldns_rr *t = ldns_pkt_tsig(pkt);
+    if (ldns_rr_rd_count(t) < 7 || ldns_rdf_size(ldns_rr_rdf(t, 1)) != 6)
+        return DNS_TSIG_BADSIG;
     ldns_rdf *want = ldns_dname_new_frm_str(key->alg);
     int same_alg = want && ldns_dname_compare(want, ldns_rr_rdf(t, 0)) == 0;
     ldns_rdf_deep_free(want);
     if (!same_alg)
         return DNS_TSIG_BADKEY;
-    *used = key;
     long off = tsig_offset(wire, len);
     const ldns_rdf *mac = ldns_rr_rdf(t, 3);
     if (off < 0 || ldns_rdf_size(mac) < 2)
@@ -409,7 +434,7 @@ enum dns_tsig_status dns_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t 
                           ldns_rdf2native_int16(ldns_rr_rdf(t, 2)), ldns_rdf2native_int16(ldns_rr_rdf(t, 5)),
                           ldns_rr_rdf(t, 6), 0);
     size_t ol = 0;
-    int rc = tsig_hmac(key, NULL, msg, (size_t)off, vars, vl, out, &ol);
+    int rc = tsig_hmac(key, prior, msg, (size_t)off, vars, vl, out, &ol);
     free(msg);
     const uint8_t *got = ldns_rdf_data(mac);
     size_t gl = (size_t)(got[0] << 8 | got[1]);

@@ -60,6 +60,11 @@ int dns_tsig_allows(const struct dns_tsig_key *key, unsigned right, const ldns_r
 enum dns_tsig_status dns_tsig_verify(ldns_pkt *pkt, const uint8_t *wire, size_t len,
                                      const struct dns_tsig_keys *keys,
                                      const struct dns_tsig_key **used);
+/* Verifies a response's TSIG against the key the request was signed with
+ * and the request's MAC (RFC 8945 5.3). */
+enum dns_tsig_status dns_tsig_verify_response(const ldns_pkt *pkt, const uint8_t *wire, size_t len,
+                                              const struct dns_tsig_key *key,
+                                              const ldns_rdf *request_mac);
 /* Signs pkt with key; request_mac is the request's MAC for responses (NULL
  * for requests). timers_only for the 2nd+ message of a multi-message answer. */
 int dns_tsig_sign(ldns_pkt *pkt, const struct dns_tsig_key *key, const ldns_rdf *request_mac,
