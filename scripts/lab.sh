@@ -59,9 +59,19 @@ wait_healthy() {
 up() {
     local t0=$SECONDS
     "$ROOT/scripts/install-deps.sh" docker
-    log "building $IMAGE"
-    docker build -q -f "$ROOT/docker/Dockerfile" --target runtime -t "$IMAGE" \
-        "${ENVOI_BUILD_CONTEXT:-$ROOT}" >/dev/null
+    # One builder stage feeds every envoi service; the git server is its own
+    # small stage. The legacy builder prints a deprecation notice: not ours.
+    local target tag out
+    for target in runtime:"$IMAGE" git:envoi-git:lab; do
+        tag=${target#*:}; target=${target%%:*}
+        log "building $tag"
+        if ! out=$(docker build -q -f "$ROOT/docker/Dockerfile" --target "$target" -t "$tag" \
+                   "${ENVOI_BUILD_CONTEXT:-$ROOT}" 2>&1); then
+            grep -vE 'DEPRECATED|buildx|^ *$' <<<"$out" >&2
+            log "image build failed: $tag"
+            return 1
+        fi
+    done
     log "starting the stack (project $COMPOSE_PROJECT_NAME)"
     compose up -d --remove-orphans
     wait_healthy

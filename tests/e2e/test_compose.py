@@ -208,3 +208,71 @@ def test_next_hop_down_gives_451_then_delivery_after_retry(stack, tmp_path):
     assert len(files) == 1, files
     got = run([LAB, "exec", "sink", "cat", files[0]]).stdout
     assert got.endswith(want)
+
+
+def zone_records(name):
+    """(owner, type) -> [rdata] from the seed zone file zone-repo/NAME."""
+    out = {}
+    for line in (ROOT / "zone-repo" / name).read_text().splitlines():
+        line = line.split(";", 1)[0].rstrip()
+        m = re.match(r"^(\S+)\s+(?:\d+\s+)?IN\s+(A|MX|NS)\s+(.+)$", line)
+        if m:
+            out.setdefault((m.group(1), m.group(2)), []).append(m.group(3).strip())
+    return out
+
+
+@pytest.mark.parametrize("transport", ["+notcp", "+tcp"])
+def test_dns_primary_answers_on_published_53(stack, transport):
+    """dig (a real, independent client) against the published port: the
+    answers are those of the zone the primary cloned from the git service."""
+    recs = zone_records("envoi.test")
+    assert recs, "no records parsed from zone-repo/envoi.test"
+    for (owner, rtype), want in recs.items():
+        if rtype != "A":
+            continue
+        name = "envoi.test" if owner == "@" else owner + ".envoi.test"
+        r = run(["dig", "@" + BIND, "-p", "53", transport, "+short", "+time=3", "+tries=2",
+                 name, "A"])
+        got = sorted(r.stdout.decode().split())
+        assert got == sorted(want), (name, got, want)
+    r = run(["dig", "@" + BIND, transport, "+norecurse", "envoi.test", "SOA"])
+    out = r.stdout.decode()
+    assert "status: NOERROR" in out and re.search(r"flags:[^;]* aa", out), out
+
+
+def test_signer_signs_and_its_key_is_in_dns(stack):
+    """signer -> sink with a message from our domain: the delivered copy
+    carries a DKIM signature that dkimpy verifies with the key the signer
+    published to dns-primary at boot (queried on the published port 53)."""
+    import dkim
+    import dns.resolver
+
+    signer = [c for c in containers() if service_of(c) == "signer"]
+    assert len(signer) == 1
+    token = uuid.uuid4().hex
+    msg = ("From: Alice <alice@envoi.test>\r\nTo: <carol@outlook.test>\r\n"
+           "Subject: signed %s\r\nMessage-ID: <%s@envoi.test>\r\n\r\n"
+           "Signed in the lab.\r\n" % (token, token)).encode()
+    run(["docker", "exec", "-i", signer[0], "envoi", "send", "--server", "127.0.0.1:25",
+         "--from", "alice@envoi.test", "--to", "carol@outlook.test", "--raw", "-", "--quiet"],
+        input=msg)
+    files = []
+    for _ in range(20):
+        files = sink_files_with(token)
+        if files:
+            break
+        run(["sleep", "0.5"])
+    assert len(files) == 1, files
+    got = run([LAB, "exec", "sink", "cat", files[0]]).stdout
+    assert got.endswith(msg)
+    assert b"DKIM-Signature:" in got[: len(got) - len(msg)]
+
+    res = dns.resolver.Resolver(configure=False)
+    res.nameservers = [BIND]
+    res.port = 53
+
+    def dnsfunc(name, timeout=5):
+        ans = res.resolve(name.decode().rstrip("."), "TXT", lifetime=timeout)
+        return b"".join(b"".join(r.strings) for r in ans)
+
+    assert dkim.verify(got, dnsfunc=dnsfunc), "dkimpy could not verify the signer's signature"
