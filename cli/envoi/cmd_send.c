@@ -29,7 +29,8 @@
 #define SEND_TIMEOUT_S 60           /* per reply, per connect */
 #define SEND_HDR_LINE_MAX 998       /* RFC 5322 §2.1.1 */
 #define SEND_SUBJECT_MAX 900
-#define SEND_EW_CHUNK 45            /* input bytes per encoded-word: 60 base64 chars */
+#define SEND_EW_CHUNK 39            /* input bytes per encoded-word: 52 base64 chars, a
+                                       * "Subject: " line stays within 76 (RFC 2047 §2) */
 #define SEND_OUT_LINE 1200          /* one report line */
 
 #define EX_USAGE_ENVOI 2
@@ -255,8 +256,11 @@ static int parse_opts(int argc, char **argv, struct send_opts *o)
         return usage_err("%s", "--ca and --insecure exclude each other");
     if ((o->ca || o->insecure || o->tls_name) && o->tls == SEND_TLS_NONE)
         return usage_err("%s", "--ca, --insecure and --tls-name need --tls implicit or starttls");
-    if (o->auth_user && !o->auth_pass)
+    if (o->auth_user && !o->auth_pass) {
         o->auth_pass = getenv("ENVOI_AUTH_PASSWORD");
+        if (o->auth_pass && !*o->auth_pass)
+            o->auth_pass = NULL;
+    }
     if (!o->auth_user != !o->auth_pass)
         return usage_err("%s", "--auth-user and --auth-password go together");
     if (o->subject) {
