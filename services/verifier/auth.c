@@ -1,0 +1,265 @@
+/* verifier checks: SPF (MAIL FROM and HELO), DKIM and DMARC for one message,
+ * run on libuv's thread pool with blocking lookups against --nameserver so the
+ * loop never waits on DNS. The results become Received-SPF and one
+ * Authentication-Results field; forged copies of both are removed first.
+ * Nothing here can lose a message: a failed check is a result, not an error. */
+#include "verifier.h"
+
+#include "dkim.h"
+#include "dnsq.h"
+#include "hdr.h"
+#include "log.h"
+#include "metrics.h"
+#include "sbuf.h"
+#include "spf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define VERIFIER_DNS_QUERIES_MAX 64 /* per message, all checks together */
+
+struct verifier_job {
+    uv_work_t work;
+    struct verifier *v;
+    struct hop_txn *txn;
+    char *msg;
+    size_t len;
+    char ip[64], helo[256], from[300], id[32];
+    /* results, filled by the worker */
+    char *headers;
+    const char *reject;
+    char log_spf[16], log_dkim[16], log_dmarc[16];
+};
+
+static int verifier_dns(dnsq *q, int *budget, const char *name, int type, dnsq_answer *a)
+{
+    if (--*budget < 0) {
+        memset(a, 0, sizeof *a);
+        a->rcode = DNSQ_TIMEOUT;
+        return -1;
+    }
+    return dnsq_query(q, name, (uint16_t)type, a);
+}
+
+static spf_ctx *verifier_spf(dnsq *q, int *budget, const struct verifier_job *j, const char *sender)
+{
+    spf_ctx *c = spf_new();
+    if (!c)
+        return NULL;
+    spf_begin(c, j->ip, sender, j->helo, j->v->authserv_id);
+    while (spf_step(c) == SPF_NEED_DNS) {
+        dnsq_answer a;
+        verifier_dns(q, budget, spf_query_name(c), spf_query_type(c), &a);
+        spf_rdata rr[64];
+        size_t n = a.n < 64 ? a.n : 64;
+        for (size_t i = 0; i < n; i++) {
+            rr[i].type = a.rr[i].type;
+            rr[i].pref = a.rr[i].pref;
+            memcpy(rr[i].addr, a.rr[i].addr, 16);
+            rr[i].data = a.rr[i].data;
+            rr[i].len = a.rr[i].len;
+        }
+        spf_answer(c, a.rcode == DNSQ_TIMEOUT ? SPF_RCODE_TIMEOUT : a.rcode, rr, n);
+        dnsq_answer_free(&a);
+    }
+    return c;
+}
+
+static struct dkim_verify *verifier_dkim(dnsq *q, int *budget, const struct verifier_job *j)
+{
+    struct dkim_verify *d = dkim_verify_begin(j->msg, j->len, time(NULL));
+    if (!d)
+        return NULL;
+    for (int i = 0; i < dkim_verify_count(d); i++) {
+        const char *name = dkim_verify_query(d, i);
+        if (!name)
+            continue;
+        dnsq_answer a;
+        verifier_dns(q, budget, name, 16, &a);
+        const dnsq_rr *txt = NULL;
+        for (size_t k = 0; k < a.n; k++)
+            if (a.rr[k].type == 16 && !txt)
+                txt = &a.rr[k];
+        enum dkim_dns st = a.rcode == 0 && txt ? DKIM_DNS_OK
+                         : (a.rcode == 0 || a.rcode == 3) ? DKIM_DNS_NOTFOUND
+                                                          : DKIM_DNS_TEMPFAIL;
+        dkim_verify_key(d, i, txt ? txt->data : NULL, txt ? txt->len : 0, st);
+        dnsq_answer_free(&a);
+    }
+    return d;
+}
+
+static dmarc_ctx *verifier_dmarc(dnsq *q, int *budget, const struct verifier_job *j, spf_ctx *spf,
+                                 struct dkim_verify *dk)
+{
+    char from_domain[256];
+    if (dkim_from_domain(j->msg, j->len, from_domain, sizeof from_domain) < 0)
+        return NULL; /* no single From address: DMARC does not apply (RFC 7489 §6.6.1) */
+    dmarc_ctx *d = dmarc_new(j->v->psl);
+    if (!d)
+        return NULL;
+    dmarc_begin(d, from_domain);
+    while (dmarc_step(d) == DMARC_NEED_DNS) {
+        dnsq_answer a;
+        verifier_dns(q, budget, dmarc_query_name(d), 16, &a);
+        dmarc_txt t[16];
+        size_t n = 0;
+        for (size_t k = 0; k < a.n && n < 16; k++)
+            if (a.rr[k].type == 16)
+                t[n++] = (dmarc_txt){a.rr[k].data, a.rr[k].len};
+        dmarc_answer(d, a.rcode == DNSQ_TIMEOUT ? DMARC_RCODE_TIMEOUT : a.rcode, t, n);
+        dnsq_answer_free(&a);
+    }
+    const char *dkim_domains[DKIM_VERIFY_MAX_SIGS];
+    size_t nd = 0;
+    for (int i = 0; dk && i < dkim_verify_count(dk) && nd < DKIM_VERIFY_MAX_SIGS; i++) {
+        const struct dkim_sig_info *si = dkim_verify_info(dk, i);
+        if (si->result == DKIM_PASS)
+            dkim_domains[nd++] = si->d;
+    }
+    dmarc_auth auth = {
+        .spf_pass = spf && spf_get_result(spf) == SPF_RES_PASS,
+        .spf_domain = spf ? spf_get_domain(spf) : "",
+        .dkim_domains = dkim_domains,
+        .n_dkim = nd,
+    };
+    dmarc_evaluate(d, &auth);
+    return d;
+}
+
+static void verifier_work_cb(uv_work_t *w)
+{
+    struct verifier_job *j = w->data;
+    int budget = VERIFIER_DNS_QUERIES_MAX;
+    char buf[2048];
+    struct sbuf h;
+    sbuf_init(&h, 0);
+    dnsq *q = dnsq_new(j->v->nameserver, (int)j->v->dns_timeout_ms);
+    spf_ctx *spf = q ? verifier_spf(q, &budget, j, j->from) : NULL;
+    spf_ctx *spf_helo = q && j->from[0] ? verifier_spf(q, &budget, j, NULL) : NULL;
+    struct dkim_verify *dk = q ? verifier_dkim(q, &budget, j) : NULL;
+    dmarc_ctx *dm = q ? verifier_dmarc(q, &budget, j, spf, dk) : NULL;
+
+    if (spf) {
+        spf_format_received(spf, buf, sizeof buf);
+        sbuf_printf(&h, "%s\r\n", buf);
+    }
+    sbuf_printf(&h, "Authentication-Results: %s", j->v->authserv_id);
+    if (spf) {
+        spf_format_authres(spf, buf, sizeof buf);
+        sbuf_printf(&h, ";\r\n\t%s", buf);
+    } else {
+        sbuf_printf(&h, ";\r\n\tspf=temperror (resolver unavailable) smtp.mailfrom=%s", j->from[0] ? j->from : j->helo);
+    }
+    if (spf_helo) {
+        sbuf_printf(&h, ";\r\n\tspf=%s smtp.helo=%s", spf_result_str(spf_get_result(spf_helo)), j->helo);
+    }
+    int ndk = dk ? dkim_verify_count(dk) : 0;
+    for (int i = 0; i < ndk; i++) {
+        dkim_verify_ar(dk, i, buf, sizeof buf);
+        sbuf_printf(&h, ";\r\n\t%s", buf);
+    }
+    if (ndk == 0)
+        sbuf_printf(&h, ";\r\n\tdkim=none");
+    if (dm) {
+        dmarc_format_authres(dm, buf, sizeof buf);
+        sbuf_printf(&h, ";\r\n\t%s", buf);
+        if (j->v->dmarc_reject && dmarc_get_result(dm) == DMARC_FAIL &&
+            dmarc_get_disposition(dm) == DMARC_P_REJECT)
+            j->reject = "550 5.7.1 Message rejected: DMARC policy of the From domain says reject";
+    } else {
+        sbuf_printf(&h, ";\r\n\tdmarc=none");
+    }
+    sbuf_adds(&h, "\r\n");
+    snprintf(j->log_spf, sizeof j->log_spf, "%s", spf ? spf_result_str(spf_get_result(spf)) : "temperror");
+    snprintf(j->log_dkim, sizeof j->log_dkim, "%s",
+             ndk ? dkim_result_str(dkim_verify_info(dk, 0)->result) : "none");
+    snprintf(j->log_dmarc, sizeof j->log_dmarc, "%s", dm ? dmarc_result_str(dmarc_get_result(dm)) : "none");
+    j->headers = sbuf_steal(&h, NULL);
+    spf_free(spf);
+    spf_free(spf_helo);
+    if (dk)
+        dkim_verify_free(dk);
+    dmarc_free(dm);
+    if (q)
+        dnsq_free(q);
+}
+
+/* Header fields that claim to be ours can only be forgeries when they
+ * arrive from outside. */
+static int verifier_drop(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    const struct verifier *v = arg;
+    if (hdr_name_is(name, nlen, "X-Spamtacus") || hdr_name_is(name, nlen, "X-Spamtacus-Score"))
+        return 1;
+    size_t il = strlen(v->authserv_id);
+    if (hdr_name_is(name, nlen, "Authentication-Results")) {
+        while (vlen && (*value == ' ' || *value == '\t')) {
+            value++;
+            vlen--;
+        }
+        return vlen >= il && !strncasecmp(value, v->authserv_id, il) &&
+               (vlen == il || strchr("; \t\r\n", value[il]));
+    }
+    if (hdr_name_is(name, nlen, "Received-SPF")) {
+        for (size_t i = 0; i + 9 + il <= vlen; i++)
+            if (!strncasecmp(value + i, "receiver=", 9) && !strncasecmp(value + i + 9, v->authserv_id, il))
+                return 1;
+    }
+    return 0;
+}
+
+static void verifier_after_cb(uv_work_t *w, int status)
+{
+    struct verifier_job *j = w->data;
+    log_info("verifier.checked", "id=%s client=%s from=<%s> spf=%s dkim=%s dmarc=%s%s", j->id, j->ip, j->from,
+             j->log_spf, j->log_dkim, j->log_dmarc, j->reject ? " action=reject" : "");
+    char label[48];
+    snprintf(label, sizeof label, "spf=\"%s\",dmarc=\"%s\"", j->log_spf, j->log_dmarc);
+    metrics_inc("envoi_verifier_results_total", label);
+    if (j->reject) {
+        hop_transform_done(j->txn, NULL, 0, j->reject);
+    } else {
+        size_t outlen;
+        char *out = hdr_filter(j->msg, j->len, j->headers, verifier_drop, j->v, &outlen);
+        hop_transform_done(j->txn, out, outlen, NULL);
+    }
+    free(j->headers);
+    free(j->msg);
+    free(j);
+}
+
+static void verifier_transform(void *arg, struct hop_txn *txn, const struct hop_info *info, const char *msg,
+                               size_t len)
+{
+    struct verifier *v = arg;
+    struct verifier_job *j = calloc(1, sizeof *j);
+    /* The worker gets its own copy: the session may end while it runs. */
+    char *copy = j ? malloc(len + 1) : NULL;
+    if (!copy) {
+        free(j);
+        hop_transform_done(txn, NULL, 0, "451 4.3.0 Out of memory, try again later");
+        return;
+    }
+    memcpy(copy, msg, len);
+    copy[len] = '\0';
+    *j = (struct verifier_job){.v = v, .txn = txn, .msg = copy, .len = len};
+    snprintf(j->ip, sizeof j->ip, "%s", info->client_ip);
+    snprintf(j->helo, sizeof j->helo, "%s", info->helo);
+    snprintf(j->from, sizeof j->from, "%s", info->mail_from);
+    snprintf(j->id, sizeof j->id, "%s", info->session_id);
+    j->work.data = j;
+    if (uv_queue_work(v->loop, &j->work, verifier_work_cb, verifier_after_cb) < 0) {
+        free(copy);
+        free(j);
+        hop_transform_done(txn, NULL, 0, "451 4.3.0 Cannot check the message now, try again later");
+    }
+}
+
+const struct hop_ops verifier_ops = {
+    .check_rcpt = verifier_check_rcpt,
+    .transform = verifier_transform,
+};

@@ -1,0 +1,31 @@
+/* verifier: the MX. Accepts mail for our domains only, records what the
+ * sender proved (SPF, DKIM, DMARC) and passes it on through the hop contract. */
+#ifndef ENVOI_VERIFIER_H
+#define ENVOI_VERIFIER_H
+
+#include <uv.h>
+
+#include "conf.h"
+#include "dmarc.h"
+#include "hop.h"
+
+struct verifier {
+    uv_loop_t *loop;
+    const char *nameserver;        /* --nameserver: resolver for SPF/DKIM/DMARC */
+    struct conf_list domains;      /* --recipient-domain: what we accept mail for */
+    const char *authserv_id;       /* --authserv-id (default --domain) */
+    const char *psl_path;          /* --public-suffix-list */
+    int dmarc_reject;              /* --dmarc-reject: p=reject failures get 550 */
+    long dns_timeout_ms;
+    dmarc_psl *psl;
+};
+
+extern const struct hop_ops verifier_ops;
+/* Loads the Public Suffix List and checks flags. 0 or -1 after logging why. */
+int verifier_setup(struct verifier *v, const char *domain);
+void verifier_free(struct verifier *v);
+
+/* RCPT policy (hop_ops.check_rcpt): NULL to accept, else the refusal. */
+const char *verifier_check_rcpt(void *arg, const struct hop_info *info, const char *rcpt);
+
+#endif

@@ -1,0 +1,236 @@
+"""Process tests of the verifier (the MX): SPF, DKIM and DMARC recorded in
+headers, no open relay, forged results stripped, PROXY protocol and early
+talkers. DNS comes from a real DNS server on loopback (dnspython) serving
+each domain's records; signatures come from dkimpy."""
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import dkim
+import pytest
+
+from test_hop import BIN, Proc, delivered, free_port
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "spf"))
+from zoneserver import ZoneServer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def rsa_key(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keys")
+    key = d / "k.pem"
+    subprocess.run(["openssl", "genrsa", "-traditional", "-out", str(key), "2048"], check=True, capture_output=True)
+    pub = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    return key.read_bytes(), base64.b64encode(pub).decode()
+
+
+@pytest.fixture(scope="module")
+def zone(rsa_key):
+    data = {
+        "gmail.test": [{"TXT": "v=spf1 ip4:127.0.0.1 ip4:10.77.0.25 -all"}],
+        "_dmarc.gmail.test": [{"TXT": "v=DMARC1; p=reject"}],
+        "sel._domainkey.gmail.test": [{"TXT": ["v=DKIM1; k=rsa; p=" + rsa_key[1][:200], rsa_key[1][200:]]}],
+        "spoof.test": [{"TXT": "v=spf1 -all"}],
+        "_dmarc.spoof.test": [{"TXT": "v=DMARC1; p=reject"}],
+        "relaxed.test": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
+        "mail.relaxed.test": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
+        "_dmarc.relaxed.test": [{"TXT": "v=DMARC1; p=quarantine; aspf=s"}],
+        "client.gmail.test": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
+    }
+    z = ZoneServer(data)
+    yield z
+    z.stop()
+
+
+def start(tmp_path, zone, *extra):
+    sport, port = free_port(), free_port()
+    sink = Proc([os.path.join(BIN, "envoi"), "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir",
+                 str(tmp_path / "md")], sport, tmp_path / "sink.log")
+    v = Proc([os.path.join(BIN, "verifier"), "--listen", "127.0.0.1:%d" % port, "--destination",
+              "127.0.0.1:%d" % sport, "--domain", "mx.envoi.test", "--recipient-domain", "envoi.test",
+              "--nameserver", "127.0.0.1:%d" % zone.port, *extra], port, tmp_path / "verifier.log")
+    return sink, v
+
+
+@pytest.fixture
+def mx(tmp_path, zone):
+    sink, v = start(tmp_path, zone)
+    v.md = tmp_path / "md"
+    yield v
+    v.stop()
+    sink.stop()
+
+
+def swaks(port, frm, to, data, helo="client.gmail.test", extra=()):
+    return subprocess.run(["swaks", "--server", "127.0.0.1:%d" % port, "--helo", helo, "--from", frm, "--to", to,
+                           "--data", "-", *extra], input=data, capture_output=True)
+
+
+def header_block(raw):
+    return raw.split(b"\r\n\r\n", 1)[0].decode()
+
+
+def signed(rsa_key, body=b"Hello Bob\r\n"):
+    msg = (b"From: Alice <alice@gmail.test>\r\nTo: bob@envoi.test\r\nSubject: hi\r\n"
+           b"Message-ID: <1@gmail.test>\r\n\r\n" + body)
+    sig = dkim.sign(msg, b"sel", b"gmail.test", rsa_key[0], include_headers=[b"from", b"to", b"subject"])
+    return sig + msg
+
+
+def test_aligned_mail_passes_everything(mx, rsa_key):
+    r = swaks(mx.port, "alice@gmail.test", "bob@envoi.test", signed(rsa_key))
+    assert r.returncode == 0, r.stdout
+    (raw,) = delivered(mx.md, 1)
+    h = header_block(raw)
+    assert "Received-SPF: pass" in h and "client-ip=127.0.0.1;" in h and "envelope-from=\"alice@gmail.test\"" in h
+    assert "Authentication-Results: mx.envoi.test;" in h
+    assert "spf=pass smtp.mailfrom=alice@gmail.test" in h
+    assert "dkim=pass" in h and "header.d=gmail.test" in h
+    assert "dmarc=pass" in h and "header.from=gmail.test" in h
+
+
+def test_tampered_body_fails_dkim_but_spf_aligns(mx, rsa_key):
+    msg = signed(rsa_key).replace(b"Hello Bob", b"Hello Eve")
+    assert swaks(mx.port, "alice@gmail.test", "bob@envoi.test", msg).returncode == 0
+    h = header_block(delivered(mx.md, 1)[0])
+    assert "dkim=fail" in h
+    assert "dmarc=pass" in h  # SPF passed for the aligned MAIL FROM domain
+
+
+def test_spoofed_from_fails_dmarc_recorded(mx):
+    msg = b"From: ceo@spoof.test\r\nTo: bob@envoi.test\r\nSubject: wire money\r\n\r\nnow\r\n"
+    assert swaks(mx.port, "ceo@spoof.test", "bob@envoi.test", msg).returncode == 0
+    h = header_block(delivered(mx.md, 1)[0])
+    assert "Received-SPF: fail" in h
+    assert "dkim=none" in h
+    assert "dmarc=fail" in h and "p=reject" in h
+
+
+def test_spoofed_from_rejected_with_dmarc_reject(tmp_path, zone):
+    sink, v = start(tmp_path, zone, "--dmarc-reject")
+    try:
+        msg = b"From: ceo@spoof.test\r\nTo: bob@envoi.test\r\nSubject: wire money\r\n\r\nnow\r\n"
+        r = swaks(v.port, "ceo@spoof.test", "bob@envoi.test", msg)
+        assert b"550 5.7.1" in r.stdout
+        assert delivered(tmp_path / "md", timeout=0.3) == []
+    finally:
+        v.stop()
+        sink.stop()
+
+
+def test_strict_spf_alignment_quarantine(mx):
+    msg = b"From: a@relaxed.test\r\nTo: bob@envoi.test\r\nSubject: s\r\n\r\nx\r\n"
+    assert swaks(mx.port, "a@mail.relaxed.test", "bob@envoi.test", msg).returncode == 0
+    h = header_block(delivered(mx.md, 1)[0])
+    assert "spf=pass" in h and "dmarc=fail" in h and "p=quarantine" in h
+
+
+@pytest.mark.parametrize("rcpt", ["user@other.test", "user%other.test@envoi.test", '"user@other.test"@envoi.test',
+                                  "@envoi.test:user@other.test", "user!other.test@envoi.test",
+                                  "@other.test:bob@envoi.test"])
+def test_no_open_relay(mx, rcpt):
+    c = socket.create_connection(("127.0.0.1", mx.port), timeout=5)
+    f = c.makefile("rb")
+    assert f.readline().startswith(b"220")
+    c.sendall(b"EHLO client.gmail.test\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    c.sendall(b"MAIL FROM:<alice@gmail.test>\r\n")
+    assert f.readline().startswith(b"250")
+    c.sendall(b"RCPT TO:<" + rcpt.encode() + b">\r\n")
+    reply = f.readline()
+    assert reply.startswith(b"550 5.7.1"), reply
+    c.sendall(b"QUIT\r\n")
+    c.close()
+
+
+def test_postmaster_and_local_users_accepted(mx):
+    msg = b"From: alice@gmail.test\r\nSubject: x\r\n\r\nx\r\n"
+    assert swaks(mx.port, "alice@gmail.test", "postmaster", msg).returncode == 0
+    assert swaks(mx.port, "alice@gmail.test", "Bob@ENVOI.test", msg).returncode == 0
+    assert len(delivered(mx.md, 2)) == 2
+
+
+def test_forged_results_are_stripped(mx):
+    msg = (b"Authentication-Results: mx.envoi.test; spf=pass smtp.mailfrom=ceo@spoof.test\r\n"
+           b"Authentication-Results: other.test; dkim=pass\r\n"
+           b"Received-SPF: pass (forged) receiver=mx.envoi.test;\r\n"
+           b"X-Spamtacus: no\r\nX-Spamtacus-Score: 0.01\r\n"
+           b"From: ceo@spoof.test\r\nSubject: x\r\n\r\nx\r\n")
+    assert swaks(mx.port, "ceo@spoof.test", "bob@envoi.test", msg).returncode == 0
+    h = header_block(delivered(mx.md, 1)[0])
+    assert h.count("Authentication-Results: mx.envoi.test") == 1 and "spf=fail" in h
+    assert "Authentication-Results: other.test; dkim=pass" in h  # not ours to judge
+    assert "(forged)" not in h and "X-Spamtacus" not in h
+
+
+def test_early_talker_dropped(tmp_path, zone):
+    sink, v = start(tmp_path, zone, "--greet-delay", "500")
+    try:
+        c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+        c.sendall(b"EHLO spambot.test\r\n")
+        data = c.recv(4096)
+        assert data.startswith(b"554 5.5.0"), data
+        # A patient client gets the greeting after the delay.
+        c2 = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+        t0 = time.time()
+        assert c2.recv(4096).startswith(b"220")
+        assert time.time() - t0 >= 0.4
+        c2.close()
+    finally:
+        v.stop()
+        sink.stop()
+
+
+def test_proxy_protocol(tmp_path, zone):
+    sink, v = start(tmp_path, zone, "--proxy-protocol", "--proxy-from", "127.0.0.1/32")
+    try:
+        c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+        c.sendall(b"PROXY TCP4 10.77.0.25 10.77.0.10 40000 25\r\n")
+        f = c.makefile("rb")
+        assert f.readline().startswith(b"220")
+        c.sendall(b"EHLO mta.gmail.test\r\nMAIL FROM:<alice@gmail.test>\r\nRCPT TO:<bob@envoi.test>\r\nDATA\r\n")
+        line = b""
+        while not line.startswith(b"354"):
+            line = f.readline()
+        c.sendall(b"From: alice@gmail.test\r\nSubject: via lb\r\n\r\nx\r\n.\r\nQUIT\r\n")
+        assert f.readline().startswith(b"250")
+        h = header_block(delivered(tmp_path / "md", 1)[0])
+        assert "client-ip=10.77.0.25;" in h and "Received-SPF: pass" in h
+        assert "(10.77.0.25)" in h  # our Received: names the real client
+        # Without a header from a trusted balancer: nothing is spoken.
+        c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+        c.sendall(b"EHLO x\r\n")
+        c.settimeout(2)
+        assert c.recv(100) == b""
+    finally:
+        v.stop()
+        sink.stop()
+
+
+def test_proxy_header_from_untrusted_peer_refused(tmp_path, zone):
+    sink, v = start(tmp_path, zone, "--proxy-protocol", "--proxy-from", "10.0.0.0/8")
+    try:
+        c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+        f = c.makefile("rb")
+        assert f.readline().startswith(b"220")
+        c.sendall(b"PROXY TCP4 10.77.0.25 10.77.0.10 40000 25\r\n")
+        assert f.readline().startswith(b"500")
+    finally:
+        v.stop()
+        sink.stop()
+
+
+def test_config_check():
+    vf = os.path.join(BIN, "verifier")
+    r = subprocess.run([vf, "-n", "--destination", "x:25"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--nameserver" in r.stderr
+    r = subprocess.run([vf, "-n", "--destination", "x:25", "--nameserver", "127.0.0.1", "--proxy-protocol"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--proxy-from" in r.stderr
+    r = subprocess.run([vf, "-n", "--destination", "x:25", "--nameserver", "127.0.0.1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
