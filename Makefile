@@ -51,23 +51,23 @@ $(B)/asan/libenvoi.a: $(SHARED_ASAN)
 .SECONDEXPANSION:
 $(B)/bin/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard services/$$*/*.c))) $(B)/libenvoi.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(DEPLIBS)
+	@echo "  LD  $@"; $(CC) $(CFLAGS) -o $@ $^ $(DEPLIBS)
 $(B)/bin/envoi: $(CLI_SRC:%.c=$(B)/obj/%.o) $(B)/libenvoi.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(DEPLIBS)
+	@echo "  LD  $@"; $(CC) $(CFLAGS) -o $@ $^ $(DEPLIBS)
 
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/libenvoi.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(INC) $(DEPCF) -o $@ $^ -lcmocka $(DEPLIBS)
+	@echo "  LD  $@"; $(CC) $(CFLAGS) $(WARN) $(INC) $(DEPCF) -o $@ $^ -lcmocka $(DEPLIBS)
 $(B)/tests/asan_test_%: tests/unit/test_%.c $(B)/asan/libenvoi.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ASANF) $(WARN) $(INC) $(DEPCF) -o $@ $^ -lcmocka $(DEPLIBS)
+	@echo "  LD  $@"; $(CC) $(ASANF) $(WARN) $(INC) $(DEPCF) -o $@ $^ -lcmocka $(DEPLIBS)
 
 # Replay: every fuzz target also builds with gcc + ASan/UBSan against a small
 # driver that feeds it each file of its committed corpus.
 $(B)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(B)/asan/libenvoi.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ASANF) $(WARN) $(INC) $(DEPCF) -o $@ $^ $(DEPLIBS)
+	@echo "  LD  $@"; $(CC) $(ASANF) $(WARN) $(INC) $(DEPCF) -o $@ $^ $(DEPLIBS)
 $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(SHARED_SRC)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) $(INC) $(DEPCF) -o $@ $^ $(DEPLIBS)

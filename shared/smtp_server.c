@@ -398,7 +398,13 @@ static void smtp_srv_auth_line(struct smtp_srv *s, const char *line, size_t n)
         smtp_srv_enter(s, smtp_srv_idle_state(s));
         smtp_srv_error(s, "501 5.5.2 Cannot decode AUTH LOGIN response");
     } else if (s->auth_mech == 'l') {
-        snprintf(s->auth_login_user, sizeof s->auth_login_user, "%s", buf);
+        if ((size_t)len >= sizeof s->auth_login_user) {
+            smtp_srv_enter(s, smtp_srv_idle_state(s));
+            smtp_srv_error(s, "501 5.5.2 User name too long");
+            explicit_bzero(buf, sizeof buf);
+            return;
+        }
+        memcpy(s->auth_login_user, buf, (size_t)len + 1);
         s->auth_mech = 'L';
         smtp_srv_write(s, "334 UGFzc3dvcmQ6");
     } else {
