@@ -367,3 +367,31 @@ def test_unknown_command_and_help(envoi):
         assert re.search(rf"^  {cmd} ", r.stdout, re.M), cmd
     r = envoi("send", "--help")
     assert r.returncode == 0 and "usage: envoi send" in r.stdout
+
+
+# ---- through the project's own SMTP engine (a hop) ----
+
+
+def test_through_spamfilter_hop_pipelined(start_service, smtp_server, envoi, free_port, tmp_path):
+    """Our sender against our server engine (which offers PIPELINING), relayed
+    to an independent server: every message arrives with its body intact."""
+    peer = smtp_server()
+    port = free_port()
+    hop = start_service("spamfilter", "--listen", f"127.0.0.1:{port}", "--destination", peer.addr,
+                        "--domain", "filter.example.test", ready_port=port)
+    raw = tmp_path / "m.eml"
+    body = b"line one\r\n.\r\n..two dots\r\n.x\r\nend\r\n"
+    raw.write_bytes(b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: via hop\r\n"
+                    b"Message-ID: <hop-1@example.test>\r\n\r\n" + body)
+    r = envoi("send", "--server", f"127.0.0.1:{port}", "--from", FROM, "--to", "bob@example.test",
+              "--to", "carol@example.test", "--raw", raw, "--count", 20, "--parallel", 4, "--verbose")
+    assert r.returncode == 0, (r.stderr[-2000:], hop.stderr_text()[-2000:])
+    assert re.search(r"^sent 20, failed 0,", r.stdout, re.M)
+    assert "250-PIPELINING" in r.stderr
+    msgs = peer.recorder.messages
+    assert len(msgs) == 20
+    for m in msgs:
+        assert m.rcpt_tos == ["bob@example.test", "carol@example.test"]
+        assert m.content.endswith(raw.read_bytes())  # the hop only prepends headers
+        assert m.content.startswith(b"Received:") or b"\r\nReceived:" in m.content
+    hop.stop()
