@@ -395,3 +395,128 @@ def test_through_spamfilter_hop_pipelined(start_service, smtp_server, envoi, fre
         assert m.content.endswith(raw.read_bytes())  # the hop only prepends headers
         assert m.content.startswith(b"Received:") or b"\r\nReceived:" in m.content
     hop.stop()
+
+
+# ---- protocol edge cases no well-behaved server produces ----
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+
+
+class ScriptedPeer:
+    """A misbehaving SMTP server for the cases aiosmtpd will not produce
+    (STARTTLS injection, 421 mid-session, no ESMTP). Each session is a list of
+    (expected command prefix, reply) steps; the first step's prefix is None
+    (the greeting); "<data>" reads a message up to CRLF.CRLF; a reply of None
+    closes the connection. Sessions are served one after the other."""
+
+    def __init__(self, sessions):
+        self.sessions = sessions
+        self.lines = []
+        self.errors = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(20)
+        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            for steps in self.sessions:
+                c, _ = self.sock.accept()
+                c.settimeout(20)
+                f = c.makefile("rb")
+                for expect, reply in steps:
+                    if expect == "<data>":
+                        while f.readline() not in (b".\r\n", b""):
+                            pass
+                    elif expect is not None:
+                        line = f.readline().decode("ascii", "replace").rstrip("\r\n")
+                        self.lines.append(line)
+                        if not line.upper().startswith(expect):
+                            self.errors.append(f"expected {expect!r}, got {line!r}")
+                            break
+                    if reply is None:
+                        break
+                    c.sendall(reply.encode() + b"\r\n")
+                f.close()
+                c.close()
+        except Exception as e:  # reported by the test
+            self.errors.append(repr(e))
+        finally:
+            self.sock.close()
+
+    def join(self):
+        self.thread.join(timeout=30)
+        return self.errors
+
+
+OK_TXN = [("MAIL FROM:", "250 ok"), ("RCPT TO:", "250 ok"), ("DATA", "354 go"), ("<data>", "250 queued"),
+          ("QUIT", "221 bye")]
+
+
+def test_helo_fallback_when_ehlo_is_refused(envoi):
+    peer = ScriptedPeer([[(None, "220 old.example.test"), ("EHLO", "502 5.5.1 what is EHLO"),
+                          ("HELO", "250 old.example.test")] + OK_TXN])
+    r = envoi("send", "--server", peer.addr, "--from", FROM, "--to", "bob@example.test")
+    assert peer.join() == []
+    assert r.returncode == 0, r.stderr
+    # without ESMTP: no SIZE or BODY parameters
+    assert f"MAIL FROM:<{FROM}>" in peer.lines
+
+
+def test_starttls_response_injection_is_refused(envoi, lab_ca):
+    peer = ScriptedPeer([[(None, "220 mx.example.test"), ("EHLO", "250-mx.example.test\r\n250 STARTTLS"),
+                          ("STARTTLS", "220 go ahead\r\n250 injected before the handshake"), ("", None)]])
+    r = envoi("send", "--server", peer.addr, "--tls", "starttls", "--ca", lab_ca.ca, "--timeout", 5,
+              "--from", FROM, "--to", "bob@example.test")
+    peer.join()
+    assert r.returncode == 1
+    assert "injection" in r.stderr
+
+
+def test_421_ends_the_session_and_the_next_message_reconnects(envoi):
+    peer = ScriptedPeer([
+        [(None, "220 mx"), ("EHLO", "250 mx"), ("MAIL FROM:", "421 4.3.2 going down"), ("", None)],
+        [(None, "220 mx"), ("EHLO", "250 mx")] + OK_TXN,
+    ])
+    r = envoi("send", "--server", peer.addr, "--from", FROM, "--to", "bob@example.test", "--count", 2)
+    assert peer.join() == []
+    assert r.returncode == 75, (r.stdout, r.stderr)
+    assert "msg 1: MAIL FROM:<alice@example.test>: 421 4.3.2 going down" in r.stderr
+    assert re.search(r"^msg 2: 250 queued$", r.stdout, re.M)
+    assert re.search(r"^sent 1, failed 1,", r.stdout, re.M)
+
+
+def test_refused_greeting_is_permanent(envoi):
+    peer = ScriptedPeer([[(None, "554 5.7.1 go away"), ("QUIT", "221 bye")]])
+    r = envoi("send", "--server", peer.addr, "--from", FROM, "--to", "bob@example.test", "--count", 3)
+    peer.join()
+    assert r.returncode == 1
+    assert "session refused: 554 5.7.1 go away" in r.stderr
+    assert re.search(r"^sent 0, failed 3,", r.stdout, re.M)
+
+
+def test_connection_lost_after_data_is_temporary(envoi):
+    peer = ScriptedPeer([[(None, "220 mx"), ("EHLO", "250 mx"), ("MAIL FROM:", "250 ok"), ("RCPT TO:", "250 ok"),
+                          ("DATA", "354 go"), ("<data>", None)]])
+    r = envoi("send", "--server", peer.addr, "--from", FROM, "--to", "bob@example.test", "--timeout", 5)
+    assert peer.join() == []
+    assert r.returncode == 75
+    assert "connection closed by server" in r.stderr
+
+
+def test_two_step_auth_plain(envoi, lab_ca):
+    """A server answering the initial AUTH PLAIN with an empty 334 gets the
+    credentials on their own line (RFC 4954 §4)."""
+    import base64
+    cred = base64.b64encode(b"\0alice@example.test\0pw").decode()
+    peer = ScriptedPeer([[(None, "220 mx"), ("EHLO", "250-mx\r\n250 AUTH PLAIN"),
+                          ("AUTH PLAIN " + cred.upper(), "334 "), (cred.upper(), "235 2.7.0 ok")] + OK_TXN])
+    r = envoi("send", "--server", peer.addr, "--auth-user", "alice@example.test", "--auth-password", "pw",
+              "--from", FROM, "--to", "bob@example.test")
+    assert peer.join() == []
+    assert r.returncode == 0, r.stderr
+    assert "without TLS" in r.stderr  # the clear-text password is not silent
