@@ -48,6 +48,8 @@ $(B)/libenvoi.a: $(SHARED_OBJ)
 $(B)/asan/libenvoi.a: $(SHARED_ASAN)
 	@rm -f $@; ar rcs $@ $^
 
+# Objects of services are intermediate to make; keep them so relinks stay cheap.
+.SECONDARY:
 .SECONDEXPANSION:
 $(B)/bin/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard services/$$*/*.c))) $(B)/libenvoi.a
 	@mkdir -p $(dir $@)
