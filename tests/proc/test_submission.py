@@ -1,0 +1,401 @@
+"""Process tests of the submission service: real clients (swaks, msmtp, Python
+smtplib, raw sockets) -> submission (465 implicit TLS, 587 STARTTLS) -> envoi
+sink, with the users in a git repository made here and changed with
+`envoi user`. Certificates come from a local CA made with openssl."""
+import base64
+import email
+import email.utils
+import glob
+import os
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+import types
+
+import pytest
+
+from conftest import BIN
+
+DOMAIN = "example.test"            # the users' mail domain
+HOST = "submission.envoi.test"     # our host name (greeting, Received, Message-ID)
+PASSWORDS = {"alice": "correct horse battery", "bob": "b0b-s3cret", "carol": "carol pw"}
+
+
+# ---- fixtures ----
+
+
+@pytest.fixture(scope="module")
+def sub_cert(tmp_path_factory, lab_ca):
+    """A server certificate for 127.0.0.1 and the host name, from the lab CA,
+    so msmtp and smtplib can verify it."""
+    d = tmp_path_factory.mktemp("submission-cert")
+    (d / "ext.cnf").write_text(
+        "subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        "extendedKeyUsage=serverAuth\n" % HOST)
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + HOST, "-keyout", "sub.key", "-out", "sub.csr")
+    run("x509", "-req", "-in", "sub.csr", "-CA", str(lab_ca.dir / "lab-ca.crt"), "-CAkey",
+        str(lab_ca.dir / "lab-ca.key"), "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "sub.crt")
+    return types.SimpleNamespace(cert=d / "sub.crt", key=d / "sub.key", ca=lab_ca.ca)
+
+
+@pytest.fixture
+def repo(tmp_path, envoi):
+    """A bare configuration repository with alice (argon2id, an alias), bob
+    (BLAKE2b, the reference format) and carol (argon2id), made with envoi user."""
+    bare = tmp_path / "config.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    url = "file://%s" % bare
+    r = envoi("user", "add", "alice", "--remote", url, "--password", PASSWORDS["alice"],
+              "--target", "alice@home.test", "--alias", "postmaster@%s" % DOMAIN)
+    assert r.returncode == 0, r.stderr
+    r = envoi("user", "add", "bob@%s" % DOMAIN, "--remote", url, "--password-stdin", "--hash", "blake2b",
+              input=PASSWORDS["bob"] + "\n")
+    assert r.returncode == 0, r.stderr
+    r = envoi("user", "add", "carol", "--remote", url, "--password", PASSWORDS["carol"])
+    assert r.returncode == 0, r.stderr
+    return url
+
+
+@pytest.fixture
+def lab(tmp_path, start_service, free_port, sub_cert, repo):
+    """Starts a sink and a submission service in front of it; returns a
+    function taking extra submission flags."""
+
+    def start(*extra):
+        sport, p587, p465 = free_port(), free_port(), free_port()
+        md = tmp_path / ("maildir-%d" % sport)
+        sink = start_service("envoi", "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir", md,
+                             ready_port=sport)
+        svc = start_service(
+            "submission", "--listen", "127.0.0.1:%d" % p587, "--listen-tls", "127.0.0.1:%d" % p465,
+            "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", repo,
+            "--clone-dir", tmp_path / ("clone-%d" % p587), "--domain", HOST, "--user-domain", DOMAIN,
+            "--destination", "127.0.0.1:%d" % sport, "--next-hop-timeout", "5", "--auth-max-fail-ip", "1000",
+            "--auth-max-fail-user", "1000", *extra, ready_port=[p587, p465])
+        return types.SimpleNamespace(sink=sink, svc=svc, p587=p587, p465=p465, maildir=md, repo=repo)
+
+    return start
+
+
+def delivered(maildir, n=1, timeout=10):
+    """The messages in the sink's Maildir once there are n of them."""
+    end = time.time() + timeout
+    while time.time() < end:
+        files = sorted(glob.glob(os.path.join(str(maildir), "new", "*")))
+        if len(files) >= n:
+            return [open(f, "rb").read() for f in files]
+        time.sleep(0.05)
+    raise AssertionError("%d message(s) expected in %s, got %d" % (n, maildir, len(files)))
+
+
+def client_ctx(ca):
+    ctx = ssl.create_default_context(cafile=str(ca))
+    return ctx
+
+
+def smtps(port, ca, source=None):
+    s = smtplib.SMTP_SSL("127.0.0.1", port, context=client_ctx(ca), timeout=10,
+                         source_address=(source, 0) if source else None)
+    s.ehlo("client.test")
+    return s
+
+
+def try_plain(port, ca, user, password, source=None):
+    """One AUTH PLAIN attempt over 465; returns the reply code."""
+    s = smtps(port, ca, source)
+    try:
+        blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+        code, _ = s.docmd("AUTH", "PLAIN " + blob)
+        return code
+    finally:
+        s.close()
+
+
+def swaks(*args):
+    return subprocess.run(["swaks", "--timeout", "15", *args], capture_output=True, text=True, timeout=60)
+
+
+def headers_of(raw):
+    return email.message_from_bytes(raw)
+
+
+# ---- clients: swaks, msmtp, smtplib ----
+
+
+def test_swaks_465_and_587_good_password_reaches_next_hop(lab):
+    l = lab()
+    r = swaks("--server", "127.0.0.1:%d" % l.p465, "--tlsc", "--auth", "PLAIN", "--auth-user",
+              "alice@%s" % DOMAIN, "--auth-password", PASSWORDS["alice"], "--from", "alice@%s" % DOMAIN,
+              "--to", "rcpt@dest.test", "--header", "Subject: via 465")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = swaks("--server", "127.0.0.1:%d" % l.p587, "--tls", "--auth", "LOGIN", "--auth-user", "bob",
+              "--auth-password", PASSWORDS["bob"], "--from", "bob@%s" % DOMAIN, "--to", "rcpt@dest.test",
+              "--header", "Subject: via 587")
+    assert r.returncode == 0, r.stdout + r.stderr
+    msgs = [headers_of(m) for m in delivered(l.maildir, 2)]
+    by_subject = {m["Subject"]: m for m in msgs}
+    for subject, user in (("via 465", "alice"), ("via 587", "bob")):
+        m = by_subject[subject]
+        assert m["Return-Path"] == "<%s@%s>" % (user, DOMAIN)
+        received = m.get_all("Received")[0]
+        assert "by %s" % HOST in received and "with ESMTPSA" in received, received
+        assert "(using TLSv1.2 " in received, received
+        # swaks writes its own Date and Message-Id: kept, not doubled
+        assert len(m.get_all("Message-ID")) == 1 and "@%s>" % HOST not in m["Message-ID"]
+        assert len(m.get_all("Date")) == 1
+
+
+def test_swaks_bad_password_refused_and_not_logged(lab):
+    l = lab()
+    for port, tls in ((l.p465, "--tlsc"), (l.p587, "--tls")):
+        r = swaks("--server", "127.0.0.1:%d" % port, tls, "--auth", "PLAIN", "--auth-user", "alice",
+                  "--auth-password", "wrong-Pa55word", "--from", "alice@%s" % DOMAIN, "--to", "rcpt@dest.test")
+        assert r.returncode != 0
+        assert "535 5.7.8" in r.stdout + r.stderr
+    log = l.svc.stderr_text()
+    assert log.count("msg=auth.fail") == 2 and "reason=bad-password" in log
+    assert "wrong-Pa55word" not in log
+    assert not glob.glob(os.path.join(str(l.maildir), "new", "*"))
+
+
+def msmtp_conf(tmp_path, port, starttls, ca, user, password):
+    conf = tmp_path / ("msmtprc-%d-%s" % (port, user))
+    conf.write_text(
+        "account default\nhost 127.0.0.1\nport %d\ntls on\ntls_starttls %s\ntls_trust_file %s\n"
+        "auth plain\nuser %s\npassword %s\nfrom %s@%s\n"
+        % (port, "on" if starttls else "off", ca, user, password, user, DOMAIN))
+    conf.chmod(0o600)
+    return conf
+
+
+def test_msmtp_465_and_587(lab, tmp_path, sub_cert):
+    l = lab()
+    body = b"From: carol@example.test\r\nTo: rcpt@dest.test\r\nSubject: from msmtp\r\n\r\nhello from msmtp\r\n"
+    for port, starttls in ((l.p465, False), (l.p587, True)):
+        conf = msmtp_conf(tmp_path, port, starttls, sub_cert.ca, "carol", PASSWORDS["carol"])
+        r = subprocess.run(["msmtp", "-C", str(conf), "rcpt@dest.test"], input=body, capture_output=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        bad = msmtp_conf(tmp_path, port, starttls, sub_cert.ca, "carol", "not-carols")
+        r = subprocess.run(["msmtp", "-C", str(bad), "rcpt@dest.test"], input=body, capture_output=True,
+                           timeout=60)
+        assert r.returncode != 0
+        assert b"535" in r.stderr or b"authentication failed" in r.stderr.lower(), r.stderr
+    msgs = delivered(l.maildir, 2)
+    assert len(msgs) == 2
+    for raw in msgs:
+        assert b"hello from msmtp" in raw
+        m = headers_of(raw)
+        assert "with ESMTPSA" in m.get_all("Received")[0]
+
+
+def test_smtplib_plain_two_step_login_and_headers_added(lab, sub_cert):
+    l = lab()
+    # AUTH PLAIN in two steps: an empty 334 challenge, then the response
+    s = smtps(l.p465, sub_cert.ca)
+    code, text = s.docmd("AUTH", "PLAIN")
+    assert code == 334 and text.strip() == b""
+    blob = base64.b64encode(b"\0alice@example.test\0" + PASSWORDS["alice"].encode()).decode()
+    code, _ = s.docmd(blob)
+    assert code == 235
+    raw = b"From: alice@example.test\r\nTo: rcpt@dest.test\r\nSubject: no date, no id\r\n\r\nbody\r\n"
+    s.sendmail("alice@example.test", ["rcpt@dest.test"], raw)
+    s.quit()
+    # AUTH LOGIN with smtplib's own implementation, over STARTTLS on 587
+    s = smtplib.SMTP("127.0.0.1", l.p587, timeout=10)
+    s.ehlo("client.test")
+    s.starttls(context=client_ctx(sub_cert.ca))
+    s.ehlo("client.test")
+    s.user, s.password = "bob@example.test", PASSWORDS["bob"]
+    code, _ = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+    assert code == 235
+    s.sendmail("bob@example.test", ["rcpt@dest.test"],
+               b"From: bob@example.test\r\nSubject: second\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nx\r\n")
+    s.quit()
+    msgs = {headers_of(m)["Subject"]: headers_of(m) for m in delivered(l.maildir, 2)}
+    m = msgs["no date, no id"]
+    assert len(m.get_all("Message-ID")) == 1 and m["Message-ID"].endswith("@%s>" % HOST), m["Message-ID"]
+    sent = email.utils.parsedate_to_datetime(m["Date"]).timestamp()
+    assert abs(sent - time.time()) < 120
+    received = m.get_all("Received")[0]
+    assert "with ESMTPSA" in received and "(using TLSv1.2 " in received
+    m = msgs["second"]
+    assert m.get_all("Date") == ["Mon, 1 Jan 2024 00:00:00 +0000"]   # the client's Date is kept
+    assert len(m.get_all("Message-ID")) == 1                        # only the missing one is added
+    assert "added=message-id" in l.svc.stderr_text()
+
+
+# ---- policy ----
+
+
+def test_mail_from_must_be_owned(lab, sub_cert):
+    l = lab()
+    s = smtps(l.p465, sub_cert.ca)
+    code, text = s.docmd("MAIL", "FROM:<alice@example.test>")
+    assert code == 530, text                     # no MAIL before AUTH
+    s.login("alice", PASSWORDS["alice"])         # the bare local part works too
+    for sender, want in (("eve@example.test", 553), ("bob@example.test", 553), ("alice@other.test", 553),
+                         ("", 553), ("alice@example.test", 250), ("ALICE@Example.Test", 250),
+                         ("postmaster@example.test", 250)):
+        code, text = s.docmd("MAIL", "FROM:<%s>" % sender)
+        assert code == want, (sender, code, text)
+        if code == 553:
+            assert text.startswith(b"5.7.1"), text
+            if sender:
+                assert b"not owned by user alice@example.test" in text, text
+        else:
+            s.rset()
+    s.quit()
+    log = l.svc.stderr_text()
+    assert "reason=not-owned" in log and "reason=null-sender" in log
+
+
+def test_587_needs_starttls_before_auth_and_mail(lab):
+    l = lab()
+    with socket.create_connection(("127.0.0.1", l.p587), timeout=10) as c:
+        f = c.makefile("rwb")
+
+        def cmd(line):
+            if line is not None:
+                f.write(line.encode() + b"\r\n")
+                f.flush()
+            lines = [f.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(f.readline())
+            return lines
+
+        assert cmd(None)[0].startswith(b"220")
+        ehlo = b"".join(cmd("EHLO client.test"))
+        assert b"STARTTLS" in ehlo and b"AUTH" not in ehlo
+        secret = base64.b64encode(b"\0alice\0" + PASSWORDS["alice"].encode()).decode()
+        assert cmd("AUTH PLAIN " + secret)[0].startswith(b"538 5.7.11")
+        # two-step: refused before any 334, so the password is never asked for in clear
+        assert cmd("AUTH PLAIN")[0].startswith(b"538 5.7.11")
+        assert cmd("AUTH LOGIN")[0].startswith(b"538 5.7.11")
+        assert cmd("MAIL FROM:<alice@example.test>")[0].startswith(b"530 5.7.0")
+        assert cmd("QUIT")[0].startswith(b"221")
+    assert "result=ok" not in l.svc.stderr_text()
+
+
+# ---- the user database ----
+
+
+def wait_login(port, ca, user, password, want, timeout):
+    """Tries a login until it gives `want`; returns seconds taken."""
+    start = time.time()
+    while True:
+        code = try_plain(port, ca, user, password)
+        if code == want:
+            return time.time() - start
+        assert time.time() - start < timeout, "login %s gave %d, not %d, after %.1fs" % (user, code, want, timeout)
+        time.sleep(0.2)
+
+
+def test_user_added_and_deleted_within_one_poll(lab, envoi, sub_cert):
+    poll = 2
+    l = lab("--poll", str(poll))
+    assert try_plain(l.p465, sub_cert.ca, "dave", "dave pw") == 535
+    r = envoi("user", "add", "dave", "--remote", l.repo, "--password", "dave pw")
+    assert r.returncode == 0, r.stderr
+    took = wait_login(l.p465, sub_cert.ca, "dave@example.test", "dave pw", 235, poll + 1.5)
+    assert took <= poll + 1.5
+    # a session opened before the reload stays up across it
+    s = smtps(l.p465, sub_cert.ca)
+    s.login("carol", PASSWORDS["carol"])
+    r = envoi("user", "passwd", "dave", "--remote", l.repo, "--password", "new dave pw")
+    assert r.returncode == 0, r.stderr
+    wait_login(l.p465, sub_cert.ca, "dave", "new dave pw", 235, poll + 1.5)
+    assert try_plain(l.p465, sub_cert.ca, "dave", "dave pw") == 535
+    r = envoi("user", "del", "dave", "--remote", l.repo)
+    assert r.returncode == 0, r.stderr
+    took = wait_login(l.p465, sub_cert.ca, "dave", "new dave pw", 535, poll + 1.5)
+    assert took <= poll + 1.5
+    s.sendmail("carol@example.test", ["rcpt@dest.test"], b"Subject: across reloads\r\n\r\nstill here\r\n")
+    s.quit()
+    assert b"still here" in delivered(l.maildir, 1)[0]
+    assert l.svc.stderr_text().count("msg=users.reload") >= 3
+
+
+def test_sighup_reloads_users(lab, envoi, sub_cert):
+    l = lab("--poll", "3600")
+    r = envoi("user", "add", "erin", "--remote", l.repo, "--password", "erin pw", "--hash", "blake2b")
+    assert r.returncode == 0, r.stderr
+    assert try_plain(l.p465, sub_cert.ca, "erin", "erin pw") == 535
+    l.svc.proc.send_signal(signal.SIGHUP)
+    wait_login(l.p465, sub_cert.ca, "erin", "erin pw", 235, 5)
+
+
+def test_envoi_user_errors(envoi, tmp_path, repo):
+    r = envoi("user", "add", "zed", "--password", "x", env={"ENVOI_REMOTE": ""})
+    assert r.returncode == 2 and "--remote URL is required" in r.stderr
+    r = envoi("user", "add", "zed", "--remote", "file://%s/nowhere.git" % tmp_path, "--password", "x")
+    assert r.returncode == 1 and "cannot clone the configuration repository" in r.stderr
+    r = envoi("user", "add", "alice", "--remote", repo, "--password", "x")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = envoi("user", "del", "nobody", "--remote", repo)
+    assert r.returncode == 1 and "no user nobody" in r.stderr
+    r = envoi("user", "add", "Bad/Name", "--remote", repo, "--password", "x")
+    assert r.returncode == 2
+    r = envoi("user", "list", "--remote", repo)
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert [x.split()[0] for x in lines] == ["alice", "bob", "carol"]
+    assert "password=argon2id" in lines[0] and "aliases=postmaster@example.test" in lines[0]
+    assert "password=blake2b" in lines[1]
+    assert PASSWORDS["alice"] not in r.stdout
+
+
+def test_service_refuses_to_start_without_tls_or_remote(tmp_path, sub_cert):
+    base = [str(BIN / "submission"), "--listen", "127.0.0.1:1", "--destination", "127.0.0.1:2", "-n"]
+    r = subprocess.run(base + ["--remote", "file:///x"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "--tls-cert" in r.stderr
+    r = subprocess.run(base + ["--tls-cert", str(sub_cert.cert), "--tls-key", str(sub_cert.key)],
+                       capture_output=True, text=True, timeout=10, env={"PATH": os.environ["PATH"]})
+    assert r.returncode == 2 and "--remote" in r.stderr
+    r = subprocess.run(base + ["--tls-cert", str(sub_cert.cert), "--tls-key", str(sub_cert.key), "--remote",
+                               "file:///x"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+
+
+# ---- throttling ----
+
+# Until hop.c maps an auth_check result of -1 to "454 4.7.0", a throttled
+# login is refused with 535 like a bad one; either way the right password
+# must not get in.
+THROTTLED = (454, 535)
+
+
+def test_throttle_per_client_address(lab, sub_cert):
+    l = lab("--auth-max-fail-ip", "3", "--auth-block", "3")
+    ca = sub_cert.ca
+    for i in range(3):
+        assert try_plain(l.p465, ca, "alice", "guess%d" % i, source="127.0.0.2") == 535
+    assert try_plain(l.p465, ca, "alice", PASSWORDS["alice"], source="127.0.0.2") in THROTTLED
+    assert try_plain(l.p465, ca, "carol", PASSWORDS["carol"], source="127.0.0.2") in THROTTLED
+    # another client address is not affected
+    assert try_plain(l.p465, ca, "alice", PASSWORDS["alice"], source="127.0.0.3") == 235
+    log = l.svc.stderr_text()
+    assert "msg=auth.block" in log and "scope=ip" in log and log.count("msg=auth.throttled") == 2
+    for pw in ("guess0", "guess1", "guess2", PASSWORDS["alice"], PASSWORDS["carol"]):
+        assert pw not in log
+    # the block ends by itself
+    time.sleep(3.2)
+    assert try_plain(l.p465, ca, "alice", PASSWORDS["alice"], source="127.0.0.2") == 235
+
+
+def test_throttle_per_user(lab, sub_cert):
+    l = lab("--auth-max-fail-user", "3", "--auth-block", "30")
+    ca = sub_cert.ca
+    for i, src in enumerate(("127.0.0.4", "127.0.0.5", "127.0.0.6")):
+        assert try_plain(l.p465, ca, "bob@example.test", "guess%d" % i, source=src) == 535
+    # bob is blocked from everywhere, whatever the spelling of his login
+    assert try_plain(l.p465, ca, "bob", PASSWORDS["bob"], source="127.0.0.7") in THROTTLED
+    assert try_plain(l.p465, ca, "BOB@example.test", PASSWORDS["bob"], source="127.0.0.8") in THROTTLED
+    # other users from the same addresses are not
+    assert try_plain(l.p465, ca, "carol", PASSWORDS["carol"], source="127.0.0.7") == 235
+    log = l.svc.stderr_text()
+    assert "scope=user" in log and log.count("msg=auth.throttled") == 2
