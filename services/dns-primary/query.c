@@ -128,6 +128,27 @@ static void detach(ldns_pkt *r)
     swap_section(r, 3, ldns_rr_list_new());
 }
 
+/* RFC 8482: ANY over UDP gets one RRset (the SOA at an apex), so the
+ * server is a poor amplifier; over TCP the client gets everything. */
+static void minimal_any(struct dns_answer *a)
+{
+    size_t n = ldns_rr_list_rr_count(a->an);
+    if (n == 0)
+        return;
+    ldns_rr_type keep = ldns_rr_get_type(ldns_rr_list_rr(a->an, 0));
+    for (size_t i = 0; i < n; i++)
+        if (ldns_rr_get_type(ldns_rr_list_rr(a->an, i)) == LDNS_RR_TYPE_SOA)
+            keep = LDNS_RR_TYPE_SOA;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        ldns_rr *rr = ldns_rr_list_rr(a->an, i);
+        if (ldns_rr_get_type(rr) == keep)
+            ldns_rr_list_set_rr(a->an, rr, w++);
+    }
+    ldns_rr_list_set_rr_count(a->an, w);
+    ldns_rr_list_set_rr_count(a->ar, 0);
+}
+
 static size_t udp_limit(const ldns_pkt *q)
 {
     if (!ldns_pkt_edns(q))
@@ -201,6 +222,8 @@ static void answer_query(struct primary *p, struct dns_req *req, ldns_pkt *q,
     }
     struct dns_answer a;
     dns_zone_answer(ze->zone, qname, qtype, &a);
+    if (qtype == LDNS_RR_TYPE_ANY && !req->tcp)
+        minimal_any(&a);
     ldns_pkt *r = primary_response(q, a.rcode);
     ldns_pkt_set_aa(r, a.aa && a.rcode != LDNS_RCODE_FORMERR);
     set_edns(r, q);
