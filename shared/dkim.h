@@ -132,7 +132,8 @@ struct dkim_sig_info {
     const char *reason;     /* RFC 8601 reason text, "" when pass */
     const char *d, *s, *i;  /* "" when absent or unparsable */
     const char *b;          /* b= without whitespace, for header.b */
-    enum dkim_alg alg;
+    const char *a;          /* a= as written ("" when absent), for header.a */
+    enum dkim_alg alg;      /* meaningful once a= was recognized */
     int bits;               /* key size once known, else 0 */
     int testing;            /* key says t=y */
 };
@@ -144,9 +145,10 @@ int dkim_verify_count(const struct dkim_verify *v);
 /* The TXT name to look up, "<s>._domainkey.<d>", or NULL when the signature
  * already has its final result (syntax error...). */
 const char *dkim_verify_query(const struct dkim_verify *v, int idx);
-/* Gives the key record found for signature idx (txt NULL unless st is
- * DKIM_DNS_OK; several TXT records are the caller's permerror to report by
- * passing them joined... pass the first). Returns the final result. */
+/* Gives the key record found for signature idx: txt (strings of one TXT
+ * record concatenated) with st DKIM_DNS_OK, or txt NULL with NOTFOUND
+ * (NXDOMAIN / no TXT: permerror) or TEMPFAIL (temperror). Returns the final
+ * result; calling it again for a finished signature changes nothing. */
 enum dkim_result dkim_verify_key(struct dkim_verify *v, int idx, const char *txt, size_t txtlen,
                                  enum dkim_dns st);
 const struct dkim_sig_info *dkim_verify_info(const struct dkim_verify *v, int idx);

@@ -267,8 +267,13 @@ void dkim_body_final(struct dkim_body *b, unsigned char hash[32])
         body_content(b);
         body_emit(b, "\r", 1);
     }
-    if (b->content)
-        body_emit(b, "\r\n", 2); /* last line without its line end */
+    if (b->content) {
+        /* Last line without its line end: whitespace there is not "at the
+         * end of a line" yet, so it stays (as one SP), as dkimpy does. */
+        if (b->wsp)
+            body_emit(b, " ", 1);
+        body_emit(b, "\r\n", 2);
+    }
     if (b->canon == DKIM_CANON_SIMPLE && b->emitted == 0)
         body_emit(b, "\r\n", 2); /* an empty simple body is one CRLF */
     body_flush(b);

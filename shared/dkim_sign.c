@@ -15,6 +15,7 @@
 #define DKIM_SIG_MAX 1024   /* bytes of a raw signature (RSA 4096 is 512) */
 #define DKIM_NAME_MAX 253   /* d=, s=, i= */
 #define DKIM_FROM_MAX 998   /* a From: value we are willing to dissect */
+#define DKIM_FIELD_NAME_MAX 64 /* longer List-* names are not signed */
 
 /* Signed when present; From is listed once more than it occurs. */
 static const char *const sign_names[] = {
@@ -107,6 +108,15 @@ static int name_ok(const char *s)
     return 1;
 }
 
+/* RFC 5322 ftext: printable ASCII but ':'; h= cannot carry anything else. */
+static int field_name_ok(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 33 || (unsigned char)p[i] > 126 || p[i] == ':')
+            return 0;
+    return 1;
+}
+
 static int count_named(const struct dkim_msg *m, const char *name, size_t n)
 {
     int c = 0;
@@ -130,7 +140,8 @@ static void build_hlist(const struct dkim_msg *m, struct fold *hl)
     }
     for (int i = 0; i < m->n; i++) {
         const struct dkim_hdr *h = &m->h[i];
-        if (h->nlen <= 5 || strncasecmp(h->p, "List-", 5))
+        if (h->nlen <= 5 || h->nlen > DKIM_FIELD_NAME_MAX || strncasecmp(h->p, "List-", 5) ||
+            !field_name_ok(h->p, h->nlen))
             continue;
         int seen = 0;
         for (int j = 0; j < i && !seen; j++)
@@ -172,6 +183,8 @@ static int sign_one(const struct dkim_signer *sg, const struct dkim_msg *m, cons
         size_t n = e ? (size_t)(e - p) : strlen(p);
         char tok[DKIM_NAME_MAX + 8];
         int tn = snprintf(tok, sizeof tok, "%s%.*s%s", first ? "h=" : "", (int)n, p, e ? ":" : ";");
+        if (tn < 0 || (size_t)tn >= sizeof tok)
+            tn = 0; /* cannot happen: names are checked when the list is built */
         if (first)
             f_token(&f, tok, (size_t)tn);
         else if (f.col + (size_t)tn > DKIM_LINE_MAX) {

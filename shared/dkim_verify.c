@@ -26,6 +26,7 @@ struct vsig {
     struct dkim_sig_info info;
     char d[DKIM_VNAME_MAX], s[DKIM_VNAME_MAX], i[DKIM_VNAME_MAX];
     char b[DKIM_VSIG_MAX * 4 / 3 + 8];
+    char a[32];
     char query[2 * DKIM_VNAME_MAX + 16];
     unsigned char hash[32], sig[DKIM_VSIG_MAX];
     size_t siglen;
@@ -147,6 +148,7 @@ static void check_sig(struct dkim_verify *v, struct vsig *g, const struct dkim_m
     g->info.s = g->s;
     g->info.i = g->i;
     g->info.b = g->b;
+    g->info.a = g->a;
     if (dkim_tags_parse(val, vlen, &tags) != DKIM_TAGS_OK) {
         set(g, DKIM_NEUTRAL, "signature syntax error");
         return;
@@ -155,6 +157,7 @@ static void check_sig(struct dkim_verify *v, struct vsig *g, const struct dkim_m
     /* Names first so that even a rejected signature is reported with them. */
     copy_val(dkim_tags_get(&tags, "d"), g->d, sizeof g->d, 1);
     copy_val(dkim_tags_get(&tags, "s"), g->s, sizeof g->s, 1);
+    copy_val(dkim_tags_get(&tags, "a"), g->a, sizeof g->a, 1);
     if ((t = dkim_tags_get(&tags, "b"))) {
         size_t o = 0;
         for (size_t k = 0; k < t->vlen && o + 1 < sizeof g->b; k++)
@@ -290,6 +293,7 @@ struct dkim_verify *dkim_verify_begin(const char *msg, size_t len, time_t now)
         /* Cannot select header fields reliably: say so rather than "none". */
         v->n = 1;
         v->sig[0].info.d = v->sig[0].info.s = v->sig[0].info.i = v->sig[0].info.b = "";
+        v->sig[0].info.a = "";
         set(&v->sig[0], DKIM_PERMERROR, "header block too large to verify");
         dkim_msg_free(&m);
         return v;
@@ -395,10 +399,11 @@ int dkim_verify_ar(const struct dkim_verify *v, int idx, char *out, size_t outsz
     const char *q = needs_quote(b) ? "\"" : "";
     if (!in->d[0])
         return snprintf(out, outsz, "dkim=%s%s%s", dkim_result_str(in->result), bits, reason);
-    return snprintf(out, outsz, "dkim=%s%s%s header.d=%s header.s=%s%s%s header.a=%s header.b=%s%s%s",
+    const char *qa = needs_quote(in->a) ? "\"" : "";
+    return snprintf(out, outsz, "dkim=%s%s%s header.d=%s header.s=%s%s%s%s%s%s%s header.b=%s%s%s",
                     dkim_result_str(in->result), bits, reason, in->d, in->s,
-                    in->i[0] ? " header.i=" : "", in->i,
-                    in->alg == DKIM_ALG_RSA_SHA256 ? "rsa-sha256" : "ed25519-sha256", q, b, q);
+                    in->i[0] ? " header.i=" : "", in->i, in->a[0] ? " header.a=" : "", qa,
+                    in->a, qa, q, b, q);
 }
 
 void dkim_verify_free(struct dkim_verify *v)
