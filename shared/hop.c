@@ -364,7 +364,7 @@ int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, co
             return -1;
         }
         h->cli.tls = h->cli_tls;
-        h->cli.sni = strdup(a.host);
+        h->cli.sni = strdup(c->next_name ? c->next_name : a.host);
     }
     struct smtp_listener *l = &h->l;
     l->loop = loop;

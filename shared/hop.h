@@ -63,6 +63,7 @@ struct hop_conf {
     const char *tls_cert, *tls_key;   /* server certificate (STARTTLS/465) */
     const char *next_ca;         /* --next-hop-ca: verify the next hop's certificate */
     const char *next_tls;        /* --next-hop-tls none|opportunistic|required */
+    const char *next_name;       /* --next-hop-name: name its certificate must carry */
     long max_size;               /* --max-size bytes */
     long timeout;                /* --timeout seconds (client side commands) */
     long next_timeout;           /* --next-hop-timeout seconds */
@@ -81,6 +82,7 @@ struct hop_conf {
     {"tls-key", CONF_STR, &(c).tls_key, NULL, "PEM private key"},                                         \
     {"next-hop-ca", CONF_STR, &(c).next_ca, NULL, "CA bundle to verify the next hop"},                    \
     {"next-hop-tls", CONF_STR, &(c).next_tls, "none", "none|opportunistic|required"},                     \
+    {"next-hop-name", CONF_STR, &(c).next_name, NULL, "certificate name of the next hop (default: its host)"}, \
     {"max-size", CONF_INT, &(c).max_size, "52428800", "largest message in bytes"},                        \
     {"timeout", CONF_INT, &(c).timeout, "300", "client command timeout, seconds"},                        \
     {"next-hop-timeout", CONF_INT, &(c).next_timeout, "60", "next hop reply timeout, seconds"},           \

@@ -34,10 +34,17 @@ static void tls_strerror(int rc, const char *what, const char *path, char *err, 
     snprintf(err, errlen, "%s %s: %s", what, path ? path : "", m);
 }
 
-static time_t tls_mtime(const char *path)
+/* A file's identity for change detection: renewals usually land within the
+ * same second as the old file, so seconds alone are not enough. */
+static void tls_stamp(const char *path, char *out, size_t len)
 {
     struct stat st;
-    return stat(path, &st) == 0 ? st.st_mtime : 0;
+    if (stat(path, &st) != 0) {
+        snprintf(out, len, "missing");
+        return;
+    }
+    snprintf(out, len, "%lld.%09ld/%lld/%llu", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+             (long long)st.st_size, (unsigned long long)st.st_ino);
 }
 
 static struct tls_config *tls_config_new(int server)
@@ -84,8 +91,8 @@ struct tls_config *tls_server_config(const char *cert, const char *key, char *er
     }
     snprintf(c->cert_path, sizeof c->cert_path, "%s", cert);
     snprintf(c->key_path, sizeof c->key_path, "%s", key);
-    c->cert_mtime = tls_mtime(cert);
-    c->key_mtime = tls_mtime(key);
+    tls_stamp(cert, c->cert_stamp, sizeof c->cert_stamp);
+    tls_stamp(key, c->key_stamp, sizeof c->key_stamp);
     return c;
 fail:
     tls_config_unref(c);
@@ -119,15 +126,18 @@ void tls_config_refresh(struct tls_config **slot)
     struct tls_config *old = *slot;
     if (!old || !old->server)
         return;
-    if (tls_mtime(old->cert_path) == old->cert_mtime && tls_mtime(old->key_path) == old->key_mtime)
+    char cs[64], ks[64];
+    tls_stamp(old->cert_path, cs, sizeof cs);
+    tls_stamp(old->key_path, ks, sizeof ks);
+    if (!strcmp(cs, old->cert_stamp) && !strcmp(ks, old->key_stamp))
         return;
     char err[256];
     struct tls_config *c = tls_server_config(old->cert_path, old->key_path, err, sizeof err);
     if (!c) {
         /* Keep serving the certificate we have; retry on the next session. */
         log_warn("tls.reload.failed", "err=\"%s\"", err);
-        old->cert_mtime = tls_mtime(old->cert_path);
-        old->key_mtime = tls_mtime(old->key_path);
+        memcpy(old->cert_stamp, cs, sizeof cs);
+        memcpy(old->key_stamp, ks, sizeof ks);
         return;
     }
     log_info("tls.reload", "cert=%s", c->cert_path);

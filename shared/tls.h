@@ -26,7 +26,7 @@ struct tls_config {
     mbedtls_x509_crt cert, ca;
     mbedtls_pk_context key;
     char cert_path[512], key_path[512];
-    time_t cert_mtime, key_mtime;
+    char cert_stamp[64], key_stamp[64]; /* mtime (ns), size and inode: a change in any means reload */
 };
 
 /* Loads a server certificate chain and key (PEM). NULL with err filled on failure. */
