@@ -287,3 +287,53 @@ def test_config_check(tmp_path):
     env = dict(os.environ, ENVOI_DESTINATION="127.0.0.1:2525")
     fromenv = subprocess.run([sf, "-n"], capture_output=True, text=True, env=env)
     assert fromenv.returncode == 0, fromenv.stderr
+
+
+def test_envoi_send_through_hop_parallel(hop, sink):
+    """The walking skeleton: envoi send -> spamfilter -> envoi sink."""
+    r = subprocess.run([os.path.join(BIN, "envoi"), "send", "--server", "127.0.0.1:%d" % hop.port, "--from",
+                        "alice@gmail.test", "--to", "bob@envoi.test", "--subject", "load", "--body",
+                        "hello\n.dot\nend", "--count", "200", "--parallel", "10", "--quiet"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sent 200, failed 0" in r.stdout + r.stderr
+    msgs = delivered(sink.maildir, 200)
+    assert len(msgs) == 200
+    subjects = set()
+    for m in msgs:
+        head, body = split(m)
+        assert body == b"hello\r\n.dot\r\nend\r\n"
+        subjects.add([l for l in head.split(b"\r\n") if l.startswith(b"Subject:")][0])
+    assert len(subjects) == 200  # numbered: every message arrived exactly once
+
+
+def test_next_hop_temporary_refusal_relayed(tmp_path, sink):
+    """The hop relays the next hop's own answers, 4xx included, and loses nothing."""
+    import asyncio  # noqa: F401  (aiosmtpd runs its own loop in a thread)
+    from aiosmtpd.controller import Controller
+
+    class Busy:
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if address.startswith("busy"):
+                return "452 4.2.2 Mailbox full"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            return "250 2.0.0 accepted by peer"
+
+    port = free_port()
+    ctl = Controller(Busy(), hostname="127.0.0.1", port=port)
+    ctl.start()
+    h = start_hop(tmp_path, port)
+    try:
+        with smtplib.SMTP("127.0.0.1", h.port) as c:
+            c.ehlo("x.test")
+            c.mail("a@gmail.test")
+            assert c.rcpt("busy@envoi.test") == (452, b"4.2.2 Mailbox full")
+            assert c.rcpt("ok@envoi.test")[0] == 250
+            code, text = c.data(b"Subject: x\r\n\r\nx\r\n")
+            assert (code, text) == (250, b"2.0.0 accepted by peer")
+    finally:
+        h.stop()
+        ctl.stop()
