@@ -368,7 +368,9 @@ static char *userdb_read_file(int dirfd, const char *name, size_t *len)
     int why = 0;
     if (fstat(fd, &st) < 0)
         why = errno;
-    else if (!S_ISREG(st.st_mode) || st.st_size > USERDB_FILE_MAX)
+    else if (!S_ISREG(st.st_mode))
+        why = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    else if (st.st_size > USERDB_FILE_MAX)
         why = EFBIG;
     else if (!(buf = malloc((size_t)st.st_size + 1)))
         why = ENOMEM;
