@@ -34,6 +34,7 @@ struct hop_sess {
     int up_txn;               /* the upstream has a MAIL transaction open */
     struct hop_txn *txn;      /* transform in progress */
     uint64_t msg_start_ms;
+    uv_timer_t transform_timer; /* a transform that never finishes must not hang the client */
 };
 
 struct hop_txn {
@@ -172,6 +173,7 @@ void hop_transform_done(struct hop_txn *txn, char *out, size_t outlen, const cha
         return;
     }
     hs->txn = NULL;
+    uv_timer_stop(&hs->transform_timer);
     struct smtp_session *s = hs->s;
     if (reject) {
         log_info("hop.reject", "id=%s reply=\"%s\"", s->id, reject);
@@ -199,6 +201,19 @@ void hop_transform_done(struct hop_txn *txn, char *out, size_t outlen, const cha
     free(txn);
 }
 
+static void hop_transform_timeout_cb(uv_timer_t *t)
+{
+    struct hop_sess *hs = t->data;
+    if (!hs->txn)
+        return;
+    /* The transform may still finish: its late answer then finds an orphan. */
+    hs->txn->hs = NULL;
+    hs->txn = NULL;
+    log_warn("hop.transform.timeout", "id=%s", hs->s->id);
+    metrics_inc("envoi_messages_total", "result=\"timeout\"");
+    smtp_srv_reply(&hs->s->srv, "451 4.3.0 Message processing took too long, try again later");
+}
+
 static void hop_message(struct smtp_session *s, const char *msg, size_t len)
 {
     struct hop_sess *hs = s->user;
@@ -213,6 +228,7 @@ static void hop_message(struct smtp_session *s, const char *msg, size_t len)
     txn->len = len;
     hs->txn = txn;
     hs->msg_start_ms = uv_now(h->loop);
+    uv_timer_start(&hs->transform_timer, hop_transform_timeout_cb, (uint64_t)h->conf->timeout * 1000, 0);
     if (!h->ops->transform) {
         hop_transform_done(txn, NULL, 0, NULL);
         return;
@@ -265,7 +281,14 @@ static int hop_open(struct smtp_session *s)
     hs->hop = s->l->arg;
     hs->s = s;
     s->user = hs;
+    uv_timer_init(hs->hop->loop, &hs->transform_timer);
+    hs->transform_timer.data = hs;
     return 0;
+}
+
+static void hop_sess_free_cb(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 static void hop_close(struct smtp_session *s)
@@ -279,8 +302,8 @@ static void hop_close(struct smtp_session *s)
         smtp_cli_forget(hs->up, hs);
         smtp_cli_close(hs->up);
     }
-    free(hs);
     s->user = NULL;
+    uv_close((uv_handle_t *)&hs->transform_timer, hop_sess_free_cb);
 }
 
 static const struct smtp_listen_ops hop_listen_ops = {

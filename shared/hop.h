@@ -38,8 +38,8 @@ struct hop_ops {
     const char *(*check_rcpt)(void *arg, const struct hop_info *info, const char *rcpt);
     /* The message is complete: msg is the unstuffed content with CRLF line ends,
      * without the final ".". Must end (now or later, e.g. after DNS lookups) with
-     * exactly one hop_transform_done(). Not calling it within the command timeout
-     * makes the hop answer 451 and drop the txn. */
+     * exactly one hop_transform_done(). Not calling it within --timeout seconds makes
+     * the hop answer 451 and orphan the txn (a late call is then harmless). */
     void (*transform)(void *arg, struct hop_txn *txn, const struct hop_info *info,
                       const char *msg, size_t len);
 };

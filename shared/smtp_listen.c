@@ -184,6 +184,12 @@ static void smtp_session_timeout_op(struct conn *c)
         smtp_srv_start(&s->srv);
         return;
     }
+    if (s->srv.state == SMTP_S_WAIT) {
+        /* The client is waiting on us, not the other way round; the hop's own
+         * deadlines (next hop, transform) end this wait. */
+        conn_touch(c, 0);
+        return;
+    }
     log_info("smtp.timeout", "id=%s state=%s", s->id, smtp_srv_state_name(s->srv.state));
     if (s->srv.state == SMTP_S_START)
         conn_close(c, 0);

@@ -234,3 +234,42 @@ def test_config_check():
     assert r.returncode == 2 and "--proxy-from" in r.stderr
     r = subprocess.run([vf, "-n", "--destination", "x:25", "--nameserver", "127.0.0.1"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_slow_checks_give_451_not_a_hang(tmp_path):
+    """A resolver that never answers: the hop's transform deadline answers 451."""
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))  # bound, never read: queries vanish
+    sport, port = free_port(), free_port()
+    sink = Proc([os.path.join(BIN, "envoi"), "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir",
+                 str(tmp_path / "md")], sport, tmp_path / "sink.log")
+    v = Proc([os.path.join(BIN, "verifier"), "--listen", "127.0.0.1:%d" % port, "--destination",
+              "127.0.0.1:%d" % sport, "--domain", "envoi.test", "--nameserver", "127.0.0.1:%d" % dead.getsockname()[1],
+              "--dns-timeout", "3000", "--timeout", "1"], port, tmp_path / "verifier.log")
+    try:
+        t0 = time.time()
+        r = swaks(port, "alice@gmail.test", "bob@envoi.test", b"From: alice@gmail.test\r\nSubject: s\r\n\r\nx\r\n")
+        assert b"451 4.3.0" in r.stdout, r.stdout
+        assert time.time() - t0 < 5
+        assert "msg=hop.transform.timeout" in v.text()
+        assert delivered(tmp_path / "md", timeout=0.3) == []
+    finally:
+        v.stop()
+        sink.stop()
+        dead.close()
+
+
+def test_connection_limit_per_client(tmp_path, zone):
+    sink, v = start(tmp_path, zone, "--max-per-ip", "2")
+    try:
+        time.sleep(0.3)  # let the readiness probe's connection be reaped
+        a = socket.create_connection(("127.0.0.1", v.port))
+        b = socket.create_connection(("127.0.0.1", v.port))
+        assert a.recv(100).startswith(b"220") and b.recv(100).startswith(b"220")
+        c = socket.create_connection(("127.0.0.1", v.port))
+        assert c.recv(100).startswith(b"421 4.7.0")
+        for s in (a, b, c):
+            s.close()
+    finally:
+        v.stop()
+        sink.stop()
