@@ -15,7 +15,11 @@ BUILD_PKGS=(gcc make pkg-config libc6-dev libuv1-dev libmbedtls-dev libldns-dev
     libjansson-dev libgit2-dev libsodium-dev libcmocka-dev clang libclang-rt-14-dev git)
 TEST_PKGS=(swaks msmtp python3-pytest python3-aiosmtpd python3-dkim python3-spf
     python3-dnspython python3-dnslib dnsutils ldnsutils knot-dnsutils nsd unbound
-    bogofilter spamoracle opendkim-tools publicsuffix npm)
+    bogofilter spamoracle opendkim-tools publicsuffix npm
+    # asked for by the areas' tests (helpers' package notes, merged here):
+    # Ed25519 in dkimpy, YAML suites, DNS load, TLS for swaks, shell tools
+    python3-nacl python3-yaml dnsperf openssl libnet-ssleay-perl
+    libio-socket-ssl-perl iproute2 util-linux bc)
 # swaks: `make demo` sends its message with it.
 DOCKER_PKGS=(docker.io docker-compose debootstrap iptables ca-certificates swaks)
 
@@ -27,7 +31,10 @@ declare -A ALT_CMD=([npm]=npm)
 
 missing() {
     local p
+    declare -A seen=()
     for p in "$@"; do
+        [ -n "${seen[$p]:-}" ] && continue
+        seen[$p]=1
         if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then continue; fi
         if [ -n "${ALT_CMD[$p]:-}" ] && command -v "${ALT_CMD[$p]}" >/dev/null; then continue; fi
         echo "$p"
@@ -72,13 +79,14 @@ docker_up() {
         rm -f /var/run/docker.pid
     fi
     nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &
-    local i
+    local pid=$! i
     for i in $(seq 1 60); do
         docker info >/dev/null 2>&1 && { log "dockerd ready after ${i}s"; return 0; }
+        kill -0 "$pid" 2>/dev/null || break
         sleep 1
     done
     tail -20 /var/log/dockerd.log >&2
-    log "dockerd did not come up in 60s"
+    log "dockerd did not come up (log: /var/log/dockerd.log)"
     return 1
 }
 
