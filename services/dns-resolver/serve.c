@@ -1,0 +1,154 @@
+/* serve: client requests. The ACL comes first (REFUSED for strangers: never
+ * an open resolver), then parsing, then a resolution task whose result
+ * becomes the response. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "net.h"
+#include "resolver.h"
+
+#define DNS_HEADER_LEN 12
+
+struct client {
+    struct resolver *r;
+    struct dns_req *req;
+    ldns_pkt *q;
+};
+
+static void reply_header(struct dns_req *req, ldns_pkt_rcode rc)
+{
+    uint8_t h[DNS_HEADER_LEN] = {0};
+    memcpy(h, req->wire, 2);
+    h[2] = (uint8_t)(0x80 | (req->wire[2] & 0x79)); /* QR, opcode, RD */
+    h[3] = (uint8_t)(0x80 | rc);                    /* RA */
+    dns_srv_reply(req, h, sizeof h);
+}
+
+static size_t udp_limit(const ldns_pkt *q)
+{
+    if (!ldns_pkt_edns(q))
+        return 512;
+    size_t s = ldns_pkt_edns_udp_size(q);
+    return s < 512 ? 512 : s > RES_EDNS_SIZE ? RES_EDNS_SIZE : s;
+}
+
+static void send_response(struct resolver *r, struct dns_req *req, const ldns_pkt *q,
+                          ldns_pkt_rcode rc, ldns_rr_list *an, ldns_rr_list *ns)
+{
+    ldns_pkt *p = ldns_pkt_new();
+    ldns_pkt_set_id(p, ldns_pkt_id(q));
+    ldns_pkt_set_qr(p, true);
+    ldns_pkt_set_rd(p, ldns_pkt_rd(q));
+    ldns_pkt_set_cd(p, ldns_pkt_cd(q));
+    ldns_pkt_set_ra(p, true);
+    ldns_pkt_set_opcode(p, ldns_pkt_get_opcode(q));
+    ldns_pkt_set_rcode(p, rc);
+    ldns_rr_list_deep_free(ldns_pkt_question(p));
+    ldns_pkt_set_question(p, ldns_rr_list_clone(ldns_pkt_question(q)));
+    ldns_pkt_set_qdcount(p, (uint16_t)ldns_rr_list_rr_count(ldns_pkt_question(p)));
+    if (an) {
+        ldns_rr_list_deep_free(ldns_pkt_answer(p));
+        ldns_pkt_set_answer(p, an);
+        ldns_pkt_set_ancount(p, (uint16_t)ldns_rr_list_rr_count(an));
+    }
+    if (ns) {
+        ldns_rr_list_deep_free(ldns_pkt_authority(p));
+        ldns_pkt_set_authority(p, ns);
+        ldns_pkt_set_nscount(p, (uint16_t)ldns_rr_list_rr_count(ns));
+    }
+    if (ldns_pkt_edns(q))
+        ldns_pkt_set_edns_udp_size(p, RES_EDNS_SIZE);
+    ldns_buffer_clear(r->wbuf);
+    if (ldns_pkt2buffer_wire(r->wbuf, p) == LDNS_STATUS_OK) {
+        if (!req->tcp && ldns_buffer_position(r->wbuf) > udp_limit(q)) {
+            /* Too big for the client's buffer: TC, it retries over TCP. */
+            ldns_rr_list_deep_free(ldns_pkt_answer(p));
+            ldns_rr_list_deep_free(ldns_pkt_authority(p));
+            ldns_pkt_set_answer(p, ldns_rr_list_new());
+            ldns_pkt_set_authority(p, ldns_rr_list_new());
+            ldns_pkt_set_ancount(p, 0);
+            ldns_pkt_set_nscount(p, 0);
+            ldns_pkt_set_tc(p, true);
+            ldns_buffer_clear(r->wbuf);
+            ldns_pkt2buffer_wire(r->wbuf, p);
+        }
+        dns_srv_reply(req, ldns_buffer_begin(r->wbuf), ldns_buffer_position(r->wbuf));
+    }
+    ldns_pkt_free(p);
+}
+
+static void client_done_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr_list *an,
+                           ldns_rr_list *ns)
+{
+    struct client *c = arg;
+    c->r->tasks--;
+    metrics_inc("dns_resolver_answers_total", rc == LDNS_RCODE_NOERROR    ? "rcode=\"NOERROR\""
+                                              : rc == LDNS_RCODE_NXDOMAIN ? "rcode=\"NXDOMAIN\""
+                                                                          : "rcode=\"SERVFAIL\"");
+    send_response(c->r, c->req, c->q, rc, an, ns);
+    dns_srv_done(c->req);
+    ldns_pkt_free(c->q);
+    free(c);
+}
+
+void serve_query_cb(struct dns_req *req, void *arg)
+{
+    struct resolver *r = arg;
+    if (req->len < DNS_HEADER_LEN || (req->wire[2] & 0x80)) {
+        dns_srv_done(req); /* not a query: silence */
+        return;
+    }
+    if (!acl_allows(&r->acl, (const struct sockaddr *)&req->peer)) {
+        char ip[NET_IP_MAX];
+        log_warn("resolver.refused", "peer=%s reason=acl",
+                 net_ip_string((const struct sockaddr *)&req->peer, ip));
+        metrics_inc("dns_resolver_refused_total", NULL);
+        reply_header(req, LDNS_RCODE_REFUSED);
+        dns_srv_done(req);
+        return;
+    }
+    ldns_pkt *q = NULL;
+    if (ldns_wire2pkt(&q, req->wire, req->len) != LDNS_STATUS_OK) {
+        reply_header(req, LDNS_RCODE_FORMERR);
+        dns_srv_done(req);
+        return;
+    }
+    const ldns_rr_list *ql = ldns_pkt_question(q);
+    ldns_pkt_rcode early = LDNS_RCODE_NOERROR;
+    ldns_rr_type qt = 0;
+    if (ldns_pkt_get_opcode(q) != LDNS_PACKET_QUERY)
+        early = LDNS_RCODE_NOTIMPL;
+    else if (ldns_pkt_qdcount(q) != 1 || ldns_rr_list_rr_count(ql) != 1)
+        early = LDNS_RCODE_FORMERR;
+    else if (ldns_rr_get_class(ldns_rr_list_rr(ql, 0)) != LDNS_RR_CLASS_IN)
+        early = LDNS_RCODE_REFUSED;
+    else if ((qt = ldns_rr_get_type(ldns_rr_list_rr(ql, 0))) == LDNS_RR_TYPE_AXFR ||
+             qt == LDNS_RR_TYPE_IXFR || qt == LDNS_RR_TYPE_ANY || qt == LDNS_RR_TYPE_MAILA ||
+             qt == LDNS_RR_TYPE_MAILB)
+        early = LDNS_RCODE_NOTIMPL;
+    else if (qt == LDNS_RR_TYPE_OPT || qt == LDNS_RR_TYPE_TSIG || qt == LDNS_RR_TYPE_TKEY)
+        early = LDNS_RCODE_FORMERR;
+    else if (r->tasks >= RES_TASKS_MAX)
+        early = LDNS_RCODE_SERVFAIL; /* overloaded: fail fast rather than queue */
+    if (early != LDNS_RCODE_NOERROR) {
+        send_response(r, req, q, early, NULL, NULL);
+        ldns_pkt_free(q);
+        dns_srv_done(req);
+        return;
+    }
+    struct client *c = calloc(1, sizeof *c);
+    if (!c) {
+        reply_header(req, LDNS_RCODE_SERVFAIL);
+        ldns_pkt_free(q);
+        dns_srv_done(req);
+        return;
+    }
+    c->r = r;
+    c->req = req;
+    c->q = q;
+    r->tasks++;
+    metrics_inc("dns_resolver_questions_total", NULL);
+    task_start(r, ldns_rr_owner(ldns_rr_list_rr(ql, 0)), qt, 0, client_done_cb, c);
+}
