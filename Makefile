@@ -30,7 +30,7 @@ FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
 FUZZ_REPLAY:= $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
 FUZZ_BIN   := $(FUZZ_SRC:fuzz/fuzz_%.c=$(B)/fuzz/fuzz_%)
 
-.PHONY: all deps test unit proc e2e fuzz fuzz-replay up down demo clean format
+.PHONY: all deps test unit proc proc-asan e2e fuzz fuzz-replay up down demo clean format
 all: $(SERVICE_BIN) $(B)/bin/envoi
 
 deps:
@@ -74,6 +74,16 @@ $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(SHARED_SRC)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) $(INC) $(DEPCF) -o $@ $^ $(DEPLIBS)
 
+# Services and envoi built with ASan/UBSan, for the process tests that run
+# them under the sanitizers (`make proc-asan`).
+ASAN_BIN := $(SERVICES:%=$(B)/asan/bin/%) $(B)/asan/bin/envoi
+$(B)/asan/bin/%: $$(addprefix $(B)/asan/,$$(subst .c,.o,$$(wildcard services/$$*/*.c))) $(B)/asan/libenvoi.a
+	@mkdir -p $(dir $@)
+	@echo "  LD  $@"; $(CC) $(ASANF) -o $@ $^ $(DEPLIBS)
+$(B)/asan/bin/envoi: $(CLI_SRC:%.c=$(B)/asan/%.o) $(B)/asan/libenvoi.a
+	@mkdir -p $(dir $@)
+	@echo "  LD  $@"; $(CC) $(ASANF) -o $@ $^ $(DEPLIBS)
+
 unit: $(UNIT_BIN) $(UNIT_ASAN)
 	@scripts/run-unit.sh $(UNIT_BIN) $(UNIT_ASAN)
 
@@ -86,6 +96,12 @@ fuzz: $(FUZZ_BIN)
 proc: all
 	@scripts/run-pytest.sh tests/proc
 
+# The SMTP data path (hop, TLS, verifier, signer) again, every daemon under
+# ASan/UBSan with leak checking at exit.
+proc-asan: $(ASAN_BIN)
+	@ENVOI_BIN=$(B)/asan/bin ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  scripts/run-pytest.sh tests/proc/test_hop.py tests/proc/test_tls.py tests/proc/test_verifier.py tests/proc/test_signer.py
+
 e2e: all
 	@scripts/run-pytest.sh tests/e2e
 
@@ -96,6 +112,7 @@ test:
 	$(MAKE) unit
 	$(MAKE) fuzz-replay
 	$(MAKE) proc
+	$(MAKE) proc-asan
 	$(MAKE) e2e
 
 up:

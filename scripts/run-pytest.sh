@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the pytest suite in DIR with Debian's python (which has python3-dkim,
-# python3-spf, aiosmtpd...). An empty directory is an error, not a pass.
 set -u
-dir=$1
-if ! ls "$dir"/test_*.py >/dev/null 2>&1; then echo "no tests in $dir"; exit 1; fi
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider "$dir"
+# Runs the pytest suites given (directories or files) with Debian's python
+# (which has python3-dkim, python3-spf, aiosmtpd...). Nothing to run is an
+# error, not a pass.
+for t in "$@"; do
+  if [ -d "$t" ] && ! ls "$t"/test_*.py >/dev/null 2>&1; then echo "no tests in $t"; exit 1; fi
+  if [ ! -e "$t" ]; then echo "no such test path: $t"; exit 1; fi
+done
+exec /usr/bin/python3 -m pytest -q -p no:cacheprovider "$@"
