@@ -99,8 +99,8 @@ proc: all
 # The SMTP data path (hop, TLS, verifier, signer) again, every daemon under
 # ASan/UBSan with leak checking at exit.
 proc-asan: $(ASAN_BIN)
-	@ENVOI_BIN=$(B)/asan/bin ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  scripts/run-pytest.sh tests/proc/test_hop.py tests/proc/test_tls.py tests/proc/test_verifier.py tests/proc/test_signer.py
+	@ENVOI_BIN_DIR=$(CURDIR)/$(B)/asan/bin ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  scripts/run-pytest.sh tests/proc/test_hop.py tests/proc/test_tls.py tests/proc/test_verifier.py tests/proc/test_signer.py tests/proc/test_send.py
 
 e2e: all
 	@scripts/run-pytest.sh tests/e2e

@@ -13,7 +13,7 @@ import email
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("ENVOI_BIN", os.path.join(ROOT, "build", "bin"))
+BIN = os.environ.get("ENVOI_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 
 
 def free_port():
