@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define HOP_AUTH_DELAY_MS 250 /* first failed AUTH; doubles per failure, up to 8 s */
+
 struct hop {
     uv_loop_t *loop;
     const char *service;
@@ -35,6 +37,7 @@ struct hop_sess {
     struct hop_txn *txn;      /* transform in progress */
     uint64_t msg_start_ms;
     uv_timer_t transform_timer; /* a transform that never finishes must not hang the client */
+    int auth_failures;          /* in this session: each failure answers more slowly */
 };
 
 struct hop_txn {
@@ -254,23 +257,39 @@ static void hop_reset(struct smtp_session *s)
     hs->up_txn = 0;
 }
 
+static void hop_auth_fail_cb(uv_timer_t *t)
+{
+    struct hop_sess *hs = t->data;
+    smtp_srv_reply(&hs->s->srv, "535 5.7.8 Authentication credentials invalid");
+}
+
 static void hop_auth(struct smtp_session *s, const char *user, const char *pass)
 {
     struct hop_sess *hs = s->user;
     const struct hop_policy *p = hs->hop->policy;
     char canon[256];
     char q[300];
-    if (p && p->auth_check && p->auth_check(hs->hop->arg, user, pass, s->conn.peer, canon, sizeof canon) == 1) {
+    int rc = p && p->auth_check ? p->auth_check(hs->hop->arg, user, pass, s->conn.peer, canon, sizeof canon) : 0;
+    if (rc == 1) {
         smtp_srv_auth_set(&s->srv, canon);
         log_info("smtp.auth", "id=%s user=%s result=ok", s->id, log_quote(q, sizeof q, canon, strlen(canon)));
         metrics_inc("envoi_auth_total", "result=\"ok\"");
         smtp_srv_reply(&s->srv, "235 2.7.0 Authentication successful");
         return;
     }
-    log_info("smtp.auth", "id=%s client=%s user=%s password=******** result=fail", s->id, s->conn.peer,
-             log_quote(q, sizeof q, user, strlen(user)));
-    metrics_inc("envoi_auth_total", "result=\"fail\"");
-    smtp_srv_reply(&s->srv, "535 5.7.8 Authentication credentials invalid");
+    /* -1: throttled, or no user database yet; the client may try again later. */
+    log_info("smtp.auth", "id=%s client=%s user=%s password=******** result=%s", s->id, s->conn.peer,
+             log_quote(q, sizeof q, user, strlen(user)), rc < 0 ? "tempfail" : "fail");
+    metrics_inc("envoi_auth_total", rc < 0 ? "result=\"tempfail\"" : "result=\"fail\"");
+    if (rc < 0) {
+        smtp_srv_reply(&s->srv, "454 4.7.0 Temporary authentication failure, try again later");
+        return;
+    }
+    /* Growing delays make password guessing over one connection slow; the
+     * timer is free here because AUTH is refused during a transaction. */
+    uint64_t delay = HOP_AUTH_DELAY_MS << (hs->auth_failures < 5 ? hs->auth_failures : 5);
+    hs->auth_failures++;
+    uv_timer_start(&hs->transform_timer, hop_auth_fail_cb, delay, 0);
 }
 
 static int hop_open(struct smtp_session *s)

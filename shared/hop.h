@@ -99,7 +99,9 @@ struct hop_policy {
     int proxy_protocol;   /* PROXY header required from peers in proxy_from */
     const struct conf_list *proxy_from;
     long greet_delay_ms;  /* early-talker detection window */
-    /* AUTH check: return 1 and fill canonical user, or 0. Synchronous. */
+    /* AUTH check: return 1 and fill canonical user; 0 for bad credentials
+     * (535 5.7.8); -1 to refuse for now (454 4.7.0: throttled, or the user
+     * database is not loaded yet). Synchronous. */
     int (*auth_check)(void *arg, const char *user, const char *pass, const char *client_ip, char *canon,
                       size_t canon_len);
 };
