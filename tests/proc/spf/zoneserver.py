@@ -210,7 +210,7 @@ class ZoneServer:
             raise RuntimeError("no free port for UDP and TCP")
         for s in (self.udp, self.tcp):
             s.zone = self.zone
-            threading.Thread(target=s.serve_forever, daemon=True).start()
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def stop(self):
         for s in (self.udp, self.tcp):
