@@ -293,7 +293,7 @@ static enum dkim_dns dns_lookup(const char *server, const char *qname, char *txt
     enum dkim_dns st = DKIM_DNS_TEMPFAIL;
     if (!res || !ns || !qn)
         goto out;
-    ldns_resolver_push_nameserver(res, ns);
+    ldns_resolver_push_nameserver(res, ns); /* stores a copy */
     ldns_resolver_set_port(res, (uint16_t)port);
     ldns_resolver_set_retry(res, 1);
     struct timeval tv = {DKIM_CLI_DNS_TIMEOUT, 0};
@@ -329,7 +329,7 @@ out:
         ldns_rdf_deep_free(qn);
     if (res)
         ldns_resolver_deep_free(res);
-    else if (ns)
+    if (ns)
         ldns_rdf_deep_free(ns);
     return st;
 }

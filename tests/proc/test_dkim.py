@@ -30,7 +30,8 @@ import threading
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ENVOI = ROOT / "build" / "bin" / "envoi"
+# ENVOI_BIN_DIR runs the same tests against another build (e.g. build/asan/bin)
+ENVOI = pathlib.Path(os.environ.get("ENVOI_BIN_DIR", ROOT / "build" / "bin")).resolve() / "envoi"
 DKIMPY_DATA = pathlib.Path("/usr/lib/python3/dist-packages/dkim/tests/data")
 DOMAIN = "example.test"
 CANONS = ["relaxed/relaxed", "relaxed/simple", "simple/relaxed", "simple/simple"]
