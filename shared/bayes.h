@@ -3,9 +3,9 @@
  * Tokens come from the MIME walker (mime.h): words of the decoded body, of
  * the subject and of selected headers (each header in its own namespace),
  * and attachment names; docs/SPAM.md says which and why, with measurements.
- * The database is a binary file mapped read-only: a versioned, checksummed
- * header and an open-addressing table of 64-bit token hashes with their
- * spam/ham message counts. A file that fails any check is refused with an
+ * The database is a binary file used as it is laid out (no parsing): a
+ * versioned, checksummed header and an open-addressing table of 64-bit token
+ * hashes with their spam/ham message counts, read into read-only memory. A file that fails any check is refused with an
  * error text; nothing in it can make a lookup loop or read out of bounds.
  *
  * Verdicts follow the seed: "yes" (spam), "no" (ham), "unknown". Without a
@@ -82,6 +82,9 @@ struct bayes_db *bayes_db_open(const char *path, char *err, size_t errsz);
 /* Same checks on a memory image (copied). */
 struct bayes_db *bayes_db_from_buffer(const void *buf, size_t len, char *err, size_t errsz);
 void bayes_db_close(struct bayes_db *db);
+/* Rewrites the checksum of a database image in memory, so that fuzzers and
+ * tests reach the checks behind it. -1 if len is too short. */
+int bayes_db_fix_checksum(void *img, size_t len);
 /* Messages trained and the tokenizer options of the database. */
 void bayes_db_info(const struct bayes_db *db, unsigned *nspam, unsigned *nham, uint64_t *ntokens,
                    unsigned *tok_flags);

@@ -38,7 +38,7 @@ struct db_slot {
 
 struct bayes_db {
     const unsigned char *base;
-    size_t size;
+    size_t size, mapsize;
     int mapped;
     unsigned nspam, nham, flags;
     uint32_t mask;
@@ -114,6 +114,9 @@ static int check(struct bayes_db *db, char *err, size_t errsz)
     return 0;
 }
 
+/* The file is read, not mapped: a database rewritten in place (cp over it,
+ * or truncated) under a live mapping would raise SIGBUS in the service. The
+ * format needs no parsing, so a load is one read plus the checksum pass. */
 struct bayes_db *bayes_db_open(const char *path, char *err, size_t errsz)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -122,30 +125,44 @@ struct bayes_db *bayes_db_open(const char *path, char *err, size_t errsz)
         return NULL;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < DB_HEADER) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < DB_HEADER ||
+        (uint64_t)st.st_size > DB_HEADER + (uint64_t)DB_SLOTS_MAX * sizeof(struct db_slot)) {
         close(fd);
-        fail(err, errsz, "not a regular file or too short for a header");
+        fail(err, errsz, "not a regular file, too short for a header or too big");
         return NULL;
     }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
+    size_t size = (size_t)st.st_size;
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
-        snprintf(err, errsz, "mmap %s: %s", path, strerror(errno));
+        close(fd);
+        snprintf(err, errsz, "mmap %zu bytes: %s", size, strerror(errno));
         return NULL;
     }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, (char *)m + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
     struct bayes_db *db = calloc(1, sizeof *db);
     if (!db) {
-        munmap(m, (size_t)st.st_size);
+        munmap(m, size);
         fail(err, errsz, "out of memory");
         return NULL;
     }
     db->base = m;
-    db->size = (size_t)st.st_size;
+    db->size = got; /* a file that shrank while read fails the size check */
+    db->mapsize = size;
     db->mapped = 1;
     if (check(db, err, errsz) < 0) {
         bayes_db_close(db);
         return NULL;
     }
+    mprotect(m, size, PROT_READ); /* read-only from now on: a stray write faults */
     return db;
 }
 
@@ -170,12 +187,22 @@ struct bayes_db *bayes_db_from_buffer(const void *buf, size_t len, char *err, si
     return db;
 }
 
+int bayes_db_fix_checksum(void *img, size_t len)
+{
+    unsigned char *b = img;
+    if (len < DB_HEADER)
+        return -1;
+    uint64_t sum = checksum(b, b + DB_HEADER, len - DB_HEADER);
+    memcpy(b + 40, &sum, 8);
+    return 0;
+}
+
 void bayes_db_close(struct bayes_db *db)
 {
     if (!db)
         return;
     if (db->mapped)
-        munmap((void *)db->base, db->size);
+        munmap((void *)db->base, db->mapsize);
     else
         free((void *)db->base);
     free(db);

@@ -63,7 +63,26 @@ static int read_file(struct reader *r, const char *path, size_t *len)
     return 0;
 }
 
-/* An mbox holds several messages, each after a "From " line that follows a
+/* "From addr Thu Aug 22 13:17:22 2002": an mbox separator, unlike a body
+ * paragraph that starts with "From " (which real mboxes quote as ">From "
+ * but single-message files do not). */
+static int from_line(const char *p, size_t n)
+{
+    if (n < 5 || memcmp(p, "From ", 5) != 0)
+        return 0;
+    size_t i = 5;
+    while (i < n && p[i] != ' ' && p[i] != '\n')
+        i++;
+    if (i == 5 || i >= n || p[i] != ' ')
+        return 0;
+    for (; i + 5 <= n && p[i] != '\n' && i < 256; i++)
+        if (p[i] >= '0' && p[i] <= '9' && p[i + 1] >= '0' && p[i + 1] <= '9' && p[i + 2] == ':' &&
+            p[i + 3] >= '0' && p[i + 3] <= '9' && p[i + 4] >= '0' && p[i + 4] <= '9')
+            return 1;
+    return 0;
+}
+
+/* An mbox holds several messages, each after a From line that follows a
  * blank line; a file with one such line is just one message. */
 static void walk_mbox(const char *path, const char *p, size_t len, msg_cb cb, void *arg)
 {
@@ -71,7 +90,7 @@ static void walk_mbox(const char *path, const char *p, size_t len, msg_cb cb, vo
     int idx = 0;
     char label[4200];
     for (size_t i = 0; i + 6 < len; i++) {
-        if (p[i] != '\n' || p[i + 1] != '\n' || memcmp(p + i + 2, "From ", 5) != 0)
+        if (p[i] != '\n' || p[i + 1] != '\n' || !from_line(p + i + 2, len - i - 2))
             continue;
         snprintf(label, sizeof label, "%s:%d", path, idx++);
         cb(arg, label, p + start, i + 1 - start);
@@ -101,7 +120,7 @@ static void walk(struct reader *r, const char *path, int depth, msg_cb cb, void 
     if (S_ISREG(st.st_mode)) {
         size_t len;
         if (read_file(r, path, &len) == 0) {
-            if (len >= 5 && memcmp(r->buf, "From ", 5) == 0)
+            if (from_line(r->buf, len))
                 walk_mbox(path, r->buf, len, cb, arg);
             else
                 cb(arg, path, r->buf, len);
@@ -323,7 +342,7 @@ static void classify_cb(void *arg, const char *label, const char *msg, size_t le
     if (c->print)
         printf("%s %s %.6f\n", label, bayes_verdict_word(res.verdict), res.score);
     if (c->scores)
-        fprintf(c->scores, "%s %s %s %.6f\n", c->is_spam ? "spam" : "ham", label, bayes_verdict_word(res.verdict),
+        fprintf(c->scores, "%s %s %s %.17g\n", c->is_spam ? "spam" : "ham", label, bayes_verdict_word(res.verdict),
                 res.score);
     if (c->print)
         return;

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Spam filter benchmark: envoi, bogofilter and spamoracle on the same split of
+# the SpamAssassin public corpus, in the same run.
+#
+# Split (bench/spam/split.sh): in each corpus folder, files in name order,
+# even index -> train, odd index -> test (948 spam + 2075 ham each side).
+# Every tool trains on the train half and classifies the test half with its
+# default settings; speed is the wall time of one process classifying the
+# whole test set (file names on its command line or stdin), best of RUNS.
+#
+#   usage: bench/spam/run.sh            (ENVOI=path/to/envoi RUNS=3 ABLATION=1 OUT=build/bench/spam)
+# Needs: build/bin/envoi (make), bogofilter, spamoracle, npm (corpus), python3.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ENVOI=${ENVOI:-build/bin/envoi}
+RUNS=${RUNS:-3}
+OUT=${OUT:-build/bench/spam}
+[ -x "$ENVOI" ] || { echo "run make first ($ENVOI missing)" >&2; exit 1; }
+for t in bogofilter spamoracle python3; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }; done
+
+mkdir -p "$OUT"
+corpus=$(scripts/fetch-spam-corpus.sh)
+bench/spam/split.sh "$corpus" "$OUT/split" >/dev/null
+S=$(cd "$OUT/split" && pwd)
+mapfile -t test_files < <(ls -d "$S"/test/spam/* "$S"/test/ham/*)
+ls -d "$S"/train/spam/* > "$OUT/train-spam.list"
+ls -d "$S"/train/ham/* > "$OUT/train-ham.list"
+printf '%s\n' "${test_files[@]}" > "$OUT/test.list"
+ntest=${#test_files[@]}
+
+# best_of OUTFILE CMD...: runs CMD RUNS times (stdout to OUTFILE), prints the best wall seconds
+best_of() {
+  local outfile=$1; shift
+  local best=""
+  for _ in $(seq "$RUNS"); do
+    local s e
+    s=$(date +%s.%N); "$@" > "$outfile"; e=$(date +%s.%N)
+    best=$(awk -v s="$s" -v e="$e" -v b="$best" 'BEGIN { t = e - s; if (b == "" || t < b) b = t; print b }')
+  done
+  echo "$best"
+}
+truth='{ t = index($1, "/test/spam/") ? "spam" : "ham" }'
+
+# --- envoi
+"$ENVOI" spam train --spam "$S/train/spam" --ham "$S/train/ham" -o "$OUT/envoi.db" >&2
+t_envoi=$(best_of "$OUT/envoi.out" "$ENVOI" spam classify --database "$OUT/envoi.db" "${test_files[@]}")
+awk "$truth"' { print t, $2, $3 }' "$OUT/envoi.out" > "$OUT/envoi.res"
+
+# --- bogofilter (defaults: spam_cutoff 0.99, ham_cutoff 0.45)
+rm -rf "$OUT/bogo" && mkdir -p "$OUT/bogo"
+bogofilter -d "$OUT/bogo" -s -b < "$OUT/train-spam.list"
+bogofilter -d "$OUT/bogo" -n -b < "$OUT/train-ham.list"
+t_bogo=$(best_of "$OUT/bogo.out" bogofilter -d "$OUT/bogo" -T -b < "$OUT/test.list")
+awk "$truth"' { v = $2 == "S" ? "yes" : $2 == "H" ? "no" : "unknown"; print t, v, $3 }' "$OUT/bogo.out" > "$OUT/bogo.res"
+
+# --- spamoracle (yes: score >= 0.8 and >= 5 words; no: <= 0.2 and >= 5 words)
+rm -f "$OUT/spamoracle.db"
+spamoracle -f "$OUT/spamoracle.db" add -spam "$S"/train/spam/* -good "$S"/train/ham/*
+t_so=$(best_of "$OUT/spamoracle.out" spamoracle -f "$OUT/spamoracle.db" test "${test_files[@]}")
+awk '/^Score: / { sc = $2; n = $4 }
+     /^File: / { f = $2; t = index(f, "/test/spam/") ? "spam" : "ham";
+                 v = (n >= 5 && sc >= 0.8) ? "yes" : (n >= 5 && sc <= 0.2) ? "no" : "unknown"; print t, v, sc }' \
+  "$OUT/spamoracle.out" > "$OUT/spamoracle.res"
+
+for r in envoi bogo spamoracle; do
+  n=$(wc -l < "$OUT/$r.res"); [ "$n" -eq "$ntest" ] || { echo "$r classified $n of $ntest" >&2; exit 1; }
+done
+rate() { awk -v n="$ntest" -v t="$1" 'BEGIN { printf "%.1f", n / t }'; }
+r_envoi=$(rate "$t_envoi"); r_bogo=$(rate "$t_bogo"); r_so=$(rate "$t_so")
+
+{
+  echo "Test set: $ntest messages ($(grep -c '^spam' "$OUT/envoi.res") spam, $(grep -c '^ham' "$OUT/envoi.res") ham); $(nproc) cores; $(date -u +%Y-%m-%d)."
+  echo
+  echo "Each tool's own verdicts (envoi: chi-square, yes >= 0.99, no <= 0.45; bogofilter: its defaults, the same cutoffs; spamoracle: yes >= 0.8, no <= 0.2, 5 words):"
+  echo
+  echo "| tool | ham false positives | spam caught | unknown | AUC | msgs/s | speed vs bogofilter |"
+  echo "|---|---|---|---|---|---|---|"
+  bench/spam/metrics.py envoi "$OUT/envoi.res" --rate "$r_envoi" --base-rate "$r_bogo"
+  bench/spam/metrics.py bogofilter "$OUT/bogo.res" --rate "$r_bogo" --base-rate "$r_bogo"
+  bench/spam/metrics.py spamoracle "$OUT/spamoracle.res" --rate "$r_so" --base-rate "$r_bogo"
+  echo
+  echo "Binary decision at score 0.5 (no unknown verdicts), same scores:"
+  echo
+  echo "| tool | ham false positives | spam caught | unknown | AUC | msgs/s | speed vs bogofilter |"
+  echo "|---|---|---|---|---|---|---|"
+  bench/spam/metrics.py "envoi @0.5" "$OUT/envoi.res" --cutoff 0.5 --rate "$r_envoi" --base-rate "$r_bogo"
+  bench/spam/metrics.py "bogofilter @0.5" "$OUT/bogo.res" --cutoff 0.5 --rate "$r_bogo" --base-rate "$r_bogo"
+  bench/spam/metrics.py "spamoracle @0.5" "$OUT/spamoracle.res" --cutoff 0.5 --rate "$r_so" --base-rate "$r_bogo"
+} | tee "$OUT/results.md"
+
+# --- ablation: what each change to the reference algorithm does (docs/SPAM.md)
+if [ "${ABLATION:-0}" = 1 ]; then
+  echo
+  echo "Ablation (envoi eval on the same split; verdicts at the stated cutoffs):"
+  echo
+  echo "| variant | ham false positives | spam caught | unknown | AUC | msgs/s | speed vs bogofilter |"
+  echo "|---|---|---|---|---|---|---|"
+  ablate() { # name tokens [score flags...]
+    local name=$1 tok=$2; shift 2
+    "$ENVOI" spam train --tokens "$tok" --spam "$S/train/spam" --ham "$S/train/ham" -o "$OUT/abl.db" >/dev/null
+    local t
+    t=$(best_of "$OUT/abl.out" "$ENVOI" spam classify --database "$OUT/abl.db" "$@" "${test_files[@]}")
+    awk "$truth"' { print t, $2, $3 }' "$OUT/abl.out" > "$OUT/abl.res"
+    bench/spam/metrics.py "$name" "$OUT/abl.res" --rate "$(rate "$t")" --base-rate "$r_bogo"
+  }
+  ablate "reference: Graham, 15 words, 0.8/0.2, body+subject" none --reference
+  ablate "chi-square, body+subject" none
+  ablate "chi-square + headers" headers
+  ablate "chi-square + headers + bigrams (default)" headers,bigrams
+  ablate "chi-square + all headers + bigrams" allheaders,bigrams
+  ablate "default, 15 most significant tokens only" headers,bigrams --max-tokens 15
+  ablate "default, Robinson s=1 (reference strength 3 is worse)" headers,bigrams --robs 1
+fi | tee -a "$OUT/results.md"
