@@ -20,8 +20,8 @@ TEST_PKGS=(swaks msmtp python3-pytest python3-aiosmtpd python3-dkim python3-spf
     # Ed25519 in dkimpy, YAML suites, DNS load, TLS for swaks, shell tools
     python3-nacl python3-yaml dnsperf openssl libnet-ssleay-perl
     libio-socket-ssl-perl iproute2 util-linux bc)
-# swaks: `make demo` sends its message with it.
-DOCKER_PKGS=(docker.io docker-compose debootstrap iptables ca-certificates swaks)
+# swaks: `make demo` sends its message with it; openssl makes the lab's certificates.
+DOCKER_PKGS=(docker.io docker-compose debootstrap iptables ca-certificates swaks openssl)
 
 log() { echo "install-deps: $*" >&2; }
 

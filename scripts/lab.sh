@@ -56,9 +56,46 @@ wait_healthy() {
     done
 }
 
+# The lab's own CA and one certificate per public TLS name, made once with
+# openssl on the host into build/lab/tls (mounted read-only as /tls). Lab
+# keys only: never the way a production deployment gets its certificates.
+TLS_DIR=$ROOT/build/lab/tls
+CA_DIR=$ROOT/build/lab/ca
+TLS_NAMES="smtp.envoi.test mx.envoi.test"
+lab_tls() {
+    mkdir -p "$TLS_DIR" "$CA_DIR"
+    local d=$TLS_DIR ca=$CA_DIR name
+    if [ ! -s "$ca/ca.pem" ] || [ ! -s "$ca/ca.key" ]; then
+        openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+            -keyout "$ca/ca.key" -out "$ca/ca.pem" -days 3650 -subj "/CN=envoi lab CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            2>/dev/null
+        chmod 600 "$ca/ca.key"
+        rm -f "$d"/*.pem "$d"/*.key
+    fi
+    cp "$ca/ca.pem" "$d/ca.pem"
+    for name in $TLS_NAMES; do
+        [ -s "$d/$name.pem" ] && [ -s "$d/$name.key" ] && continue
+        openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+            -keyout "$d/$name.key" -out "$ca/$name.csr" -subj "/CN=$name" 2>/dev/null
+        printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$name" >"$ca/$name.ext"
+        openssl x509 -req -in "$ca/$name.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -CAcreateserial \
+            -days 825 -extfile "$ca/$name.ext" -out "$d/$name.pem" 2>/dev/null
+        rm -f "$ca/$name.csr" "$ca/$name.ext"
+    done
+    # The services run as uid 2525 (docker/Dockerfile): their keys must be
+    # readable by that uid inside the container.
+    if chown 2525:2525 "$d"/*.key 2>/dev/null; then
+        chmod 600 "$d"/*.key
+    else
+        chmod 644 "$d"/*.key
+    fi
+}
+
 up() {
     local t0=$SECONDS
     "$ROOT/scripts/install-deps.sh" docker
+    lab_tls
     # One builder stage feeds every envoi service; the git server is its own
     # small stage. The legacy builder prints a deprecation notice: not ours.
     local target tag out

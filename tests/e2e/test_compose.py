@@ -244,9 +244,6 @@ def test_signer_signs_and_its_key_is_in_dns(stack):
     """signer -> sink with a message from our domain: the delivered copy
     carries a DKIM signature that dkimpy verifies with the key the signer
     published to dns-primary at boot (queried on the published port 53)."""
-    import dkim
-    import dns.resolver
-
     signer = [c for c in containers() if service_of(c) == "signer"]
     assert len(signer) == 1
     token = uuid.uuid4().hex
@@ -256,16 +253,25 @@ def test_signer_signs_and_its_key_is_in_dns(stack):
     run(["docker", "exec", "-i", signer[0], "envoi", "send", "--server", "127.0.0.1:25",
          "--from", "alice@envoi.test", "--to", "carol@outlook.test", "--raw", "-", "--quiet"],
         input=msg)
-    files = []
-    for _ in range(20):
-        files = sink_files_with(token)
-        if files:
-            break
-        run(["sleep", "0.5"])
-    assert len(files) == 1, files
-    got = run([LAB, "exec", "sink", "cat", files[0]]).stdout
+    got = wait_sink_file(token)
     assert got.endswith(msg)
     assert b"DKIM-Signature:" in got[: len(got) - len(msg)]
+    assert dkim_verifies(got), "dkimpy could not verify the signer's signature"
+
+
+def wait_sink_file(token, tries=40):
+    for _ in range(tries):
+        files = sink_files_with(token)
+        if files:
+            assert len(files) == 1, files
+            return run([LAB, "exec", "sink", "cat", files[0]]).stdout
+        run(["sleep", "0.5"])
+    pytest.fail("message %s never reached the sink" % token)
+
+
+def dkim_verifies(msg):
+    import dkim
+    import dns.resolver
 
     res = dns.resolver.Resolver(configure=False)
     res.nameservers = [BIND]
@@ -275,4 +281,79 @@ def test_signer_signs_and_its_key_is_in_dns(stack):
         ans = res.resolve(name.decode().rstrip("."), "TXT", lifetime=timeout)
         return b"".join(b"".join(r.strings) for r in ans)
 
-    assert dkim.verify(got, dnsfunc=dnsfunc), "dkimpy could not verify the signer's signature"
+    return dkim.verify(msg, dnsfunc=dnsfunc)
+
+
+TLS_CA = ROOT / "build" / "lab" / "tls" / "ca.pem"
+
+
+def swaks_submit(port, user, password, token, extra=()):
+    tls = ["--tlsc"] if port == 465 else ["--tls"]
+    return run(["swaks", "--server", BIND, "--port", str(port), *tls,
+                "--tls-verify", "--tls-ca-path", str(TLS_CA), "--tls-sni", "smtp.envoi.test",
+                "--auth", "PLAIN", "--auth-user", user, "--auth-password", password,
+                "--from", user, "--to", "carol@outlook.test",
+                "--header", "Subject: submitted %s" % token,
+                "--header", "Message-Id: <%s@envoi.test>" % token,
+                "--body", "Sent by an authenticated user (%s)." % token,
+                "--timeout", "30", *extra], timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def lab_user(stack):
+    """A fresh user in the configuration repository, made with `envoi user
+    add` inside the lab (it clones and pushes git://git/config.git); the
+    submission service sees it at its next pull."""
+    sub = [c for c in containers() if service_of(c) == "submission"]
+    assert len(sub) == 1
+    name = "e2e" + uuid.uuid4().hex[:10]
+    password = uuid.uuid4().hex
+    run(["docker", "exec", "-i", sub[0], "envoi", "user", "add", name, "--remote",
+         "git://git/config.git", "--password-stdin", "--target", name + "@gmail.test"],
+        input=(password + "\n").encode())
+    user = name + "@envoi.test"
+    for _ in range(60):
+        r = run(["swaks", "--server", BIND, "--port", "587", "--tls", "--auth", "PLAIN",
+                 "--auth-user", user, "--auth-password", password, "--quit-after", "AUTH"],
+                check=False)
+        if r.returncode == 0:
+            return user, password
+        run(["sleep", "0.5"])
+    pytest.fail("submission never accepted the new user:\n" + r.stdout.decode(errors="replace"))
+
+
+@pytest.mark.parametrize("port", [587, 465])
+def test_submission_to_signed_delivery(lab_user, port):
+    """MUA -> submission (AUTH over TLS, certificate of the lab CA) -> signer
+    -> sink: the delivered message carries a DKIM signature that dkimpy
+    verifies against the key in DNS."""
+    user, password = lab_user
+    token = uuid.uuid4().hex
+    r = swaks_submit(port, user, password, token)
+    out = r.stdout.decode(errors="replace")
+    assert r.returncode == 0, out + r.stderr.decode(errors="replace")
+    got = wait_sink_file(token)
+    head = got.split(b"\r\n\r\n", 1)[0]
+    assert b"DKIM-Signature:" in head
+    assert re.search(rb"(?m)^Received: from .*\r\n(?:[ \t].*\r\n)*?[ \t]+by smtp\.envoi\.test", head), head
+    assert ("Sent by an authenticated user (%s)." % token).encode() in got
+    assert dkim_verifies(got), "dkimpy could not verify:\n" + got.decode(errors="replace")
+
+
+def test_submission_refuses_without_tls_or_with_bad_password(lab_user):
+    user, password = lab_user
+    # 587 before STARTTLS: no AUTH offered and MAIL refused.
+    r = run(["swaks", "--server", BIND, "--port", "587", "--from", user,
+             "--to", "carol@outlook.test", "--timeout", "20"], check=False)
+    out = r.stdout.decode(errors="replace")
+    assert r.returncode != 0, out
+    ehlo = out.split("-> MAIL", 1)[0]
+    assert "AUTH" not in ehlo.split("EHLO", 1)[-1], out
+    assert re.search(r"^<\*\* +5\d\d ", out, re.M), out
+    # A wrong password over TLS: 535, and nothing delivered.
+    token = uuid.uuid4().hex
+    r = swaks_submit(587, user, password + "x", token)
+    out = r.stdout.decode(errors="replace")
+    assert r.returncode != 0
+    assert re.search(r"^<~\* +535 ", out, re.M), out
+    assert sink_files_with(token) == []
