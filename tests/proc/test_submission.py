@@ -65,14 +65,14 @@ def lab(tmp_path, start_service, free_port, sub_cert, repo):
     """Starts a sink and a submission service in front of it; returns a
     function taking extra submission flags."""
 
-    def start(*extra):
+    def start(*extra, cert=None, key=None):
         sport, p587, p465 = free_port(), free_port(), free_port()
         md = tmp_path / ("maildir-%d" % sport)
         sink = start_service("envoi", "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir", md,
                              ready_port=sport)
         svc = start_service(
             "submission", "--listen", "127.0.0.1:%d" % p587, "--listen-tls", "127.0.0.1:%d" % p465,
-            "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", repo,
+            "--tls-cert", cert or sub_cert.cert, "--tls-key", key or sub_cert.key, "--remote", repo,
             "--clone-dir", tmp_path / ("clone-%d" % p587), "--domain", HOST, "--user-domain", DOMAIN,
             "--destination", "127.0.0.1:%d" % sport, "--next-hop-timeout", "5", "--auth-max-fail-ip", "1000",
             "--auth-max-fail-user", "1000", *extra, ready_port=[p587, p465])
@@ -399,3 +399,58 @@ def test_throttle_per_user(lab, sub_cert):
     assert try_plain(l.p465, ca, "carol", PASSWORDS["carol"], source="127.0.0.7") == 235
     log = l.svc.stderr_text()
     assert "scope=user" in log and log.count("msg=auth.throttled") == 2
+
+
+# ---- start-up without the repository, certificate renewal ----
+
+
+def test_repository_unreachable_at_start_is_retried(tmp_path, start_service, free_port, sub_cert, envoi):
+    bare = tmp_path / "later.git"
+    url = "file://%s" % bare
+    sport, p465 = free_port(), free_port()
+    start_service("envoi", "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir", tmp_path / "md",
+                  ready_port=sport)
+    svc = start_service("submission", "--listen-tls", "127.0.0.1:%d" % p465, "--listen", "127.0.0.1:%d" % free_port(),
+                        "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", url, "--clone-dir",
+                        tmp_path / "clone", "--poll", "1", "--domain", HOST, "--user-domain", DOMAIN,
+                        "--destination", "127.0.0.1:%d" % sport, ready_port=p465)
+    assert "msg=users.load.failed" in svc.stderr_text()
+    # no database: refused, and not counted as a failed guess
+    assert try_plain(p465, sub_cert.ca, "frank", "frank pw") in THROTTLED
+    assert "reason=no-user-database" in svc.stderr_text()
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    r = envoi("user", "add", "frank", "--remote", url, "--password", "frank pw")
+    assert r.returncode == 0, r.stderr
+    wait_login(p465, sub_cert.ca, "frank", "frank pw", 235, 5)
+
+
+def peer_cert(port, ca):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with client_ctx(ca).wrap_socket(raw, server_hostname=HOST) as t:
+            return t.getpeercert(binary_form=True)
+
+
+def test_certificate_files_reloaded_when_changed(lab, tmp_path, sub_cert, lab_ca):
+    import shutil
+    d = tmp_path / "live-cert"
+    d.mkdir()
+    shutil.copy(sub_cert.cert, d / "sub.crt")
+    shutil.copy(sub_cert.key, d / "sub.key")
+    live = types.SimpleNamespace(cert=d / "sub.crt", key=d / "sub.key", ca=sub_cert.ca)
+    l = lab(cert=live.cert, key=live.key)
+    first = peer_cert(l.p465, live.ca)
+    assert first == ssl.PEM_cert_to_DER_cert(open(sub_cert.cert).read())
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+    (d / "ext.cnf").write_text("subjectAltName=DNS:%s,IP:127.0.0.1\n" % HOST)
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + HOST, "-keyout", "new.key", "-out", "new.csr")
+    run("x509", "-req", "-in", "new.csr", "-CA", str(lab_ca.dir / "lab-ca.crt"), "-CAkey",
+        str(lab_ca.dir / "lab-ca.key"), "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "new.crt")
+    os.rename(d / "new.key", d / "sub.key")
+    os.rename(d / "new.crt", d / "sub.crt")
+    new = ssl.PEM_cert_to_DER_cert(open(d / "sub.crt").read())
+    end = time.time() + 5
+    while peer_cert(l.p465, live.ca) != new:
+        assert time.time() < end, "the renewed certificate was not picked up"
+        time.sleep(0.2)
+    # and a login over the new certificate works
+    assert try_plain(l.p465, live.ca, "alice", PASSWORDS["alice"]) == 235
