@@ -271,29 +271,39 @@ struct dns_zone *dns_zone_parse(const char *text, size_t len, const char *origin
     copy[len] = '\n';
     copy[len + 1] = '\0';
     FILE *fp = fmemopen(copy, len + 1, "r");
-    ldns_zone *lz = NULL;
+    /* Record by record (not ldns_zone_new_frm_fp_l, which leaks the
+     * records read so far when a later line is bad). */
+    ldns_rr_list *all = ldns_rr_list_new();
+    ldns_rdf *cur_origin = ldns_rdf_clone(org), *prev = NULL;
+    uint32_t ttl = 3600;
     int line = 0;
-    ldns_status st = fp ? ldns_zone_new_frm_fp_l(&lz, fp, org, 3600, LDNS_RR_CLASS_IN, &line)
-                        : LDNS_STATUS_MEM_ERR;
+    ldns_status st = fp ? LDNS_STATUS_OK : LDNS_STATUS_MEM_ERR;
+    while (fp && st == LDNS_STATUS_OK && !feof(fp)) {
+        ldns_rr *rr = NULL;
+        ldns_status rs = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &cur_origin, &prev, &line);
+        if (rs == LDNS_STATUS_OK) {
+            if (ldns_rr_list_rr_count(all) >= DNS_ZONE_RRS_MAX) {
+                ldns_rr_free(rr);
+                st = LDNS_STATUS_MEM_ERR;
+            } else {
+                ldns_rr_list_push_rr(all, rr);
+            }
+        } else if (rs != LDNS_STATUS_SYNTAX_EMPTY && rs != LDNS_STATUS_SYNTAX_TTL &&
+                   rs != LDNS_STATUS_SYNTAX_ORIGIN) {
+            st = rs; /* $INCLUDE lands here too */
+        }
+    }
     if (fp)
         fclose(fp);
     free(copy);
+    ldns_rdf_deep_free(cur_origin);
+    ldns_rdf_deep_free(prev);
     if (st != LDNS_STATUS_OK) {
         snprintf(err, errsz, "line %d: %s", line, ldns_get_errorstr_by_id(st));
+        ldns_rr_list_deep_free(all);
         ldns_rdf_deep_free(org);
         return NULL;
     }
-    ldns_rr_list *all = ldns_rr_list_new();
-    if (ldns_zone_soa(lz))
-        ldns_rr_list_push_rr(all, ldns_zone_soa(lz));
-    ldns_rr_list *rest = ldns_zone_rrs(lz);
-    for (size_t i = 0; i < ldns_rr_list_rr_count(rest); i++)
-        ldns_rr_list_push_rr(all, ldns_rr_list_rr(rest, i));
-    /* The records move to `all`; free only the ldns_zone shell. */
-    ldns_rr_list_free(rest);
-    ldns_zone_set_rrs(lz, NULL);
-    ldns_zone_set_soa(lz, NULL);
-    ldns_zone_free(lz);
     struct dns_zone *z = dns_zone_build(org, all, err, errsz);
     ldns_rdf_deep_free(org);
     return z;
@@ -324,6 +334,29 @@ char *dns_zone_to_text(const struct dns_zone *z, size_t *len)
     if (s && len)
         *len = strlen(s);
     return s;
+}
+
+char *dns_zone_to_text_checked(const struct dns_zone *z, size_t *len, char *err, size_t errsz)
+{
+    char *text = dns_zone_to_text(z, len);
+    if (!text) {
+        snprintf(err, errsz, "out of memory");
+        return NULL;
+    }
+    char *o = ldns_rdf2str(z->origin);
+    struct dns_zone *back = o ? dns_zone_parse(text, *len, o, err, errsz) : NULL;
+    free(o);
+    int same = back && back->nrrs == z->nrrs;
+    for (size_t i = 0; same && i < z->nrrs; i++)
+        same = rr_cmp(&back->rrs[i], &z->rrs[i]) == 0 && ldns_rr_ttl(back->rrs[i]) == ldns_rr_ttl(z->rrs[i]);
+    if (back && !same)
+        snprintf(err, errsz, "a record has no faithful text form");
+    dns_zone_free(back);
+    if (!same) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 /* ---- answering --------------------------------------------------------- */

@@ -73,5 +73,9 @@ void dns_answer_free(struct dns_answer *a);
 ldns_rr_list *dns_zone_clone_rrs(const struct dns_zone *z);
 /* The zone as master-file text (malloc'd, NUL-terminated). */
 char *dns_zone_to_text(const struct dns_zone *z, size_t *len);
+/* Like dns_zone_to_text, but NULL (with a reason) unless the text loads
+ * back to exactly the same records: some rdata has no faithful text form
+ * in ldns, and a zone file we commit must always load again. */
+char *dns_zone_to_text_checked(const struct dns_zone *z, size_t *len, char *err, size_t errsz);
 
 #endif

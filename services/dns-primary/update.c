@@ -89,7 +89,12 @@ static int update_try(struct update_job *j, struct gitdb *db)
         return 0;
     }
     size_t tlen = 0;
-    char *out = dns_zone_to_text(nz, &tlen);
+    char *out = dns_zone_to_text_checked(nz, &tlen, j->err, sizeof j->err);
+    if (!out) {
+        dns_zone_free(nz);
+        j->rcode = LDNS_RCODE_REFUSED; /* never commit a file that would not load */
+        return 0;
+    }
     char author[256], email[300], msg[600];
     size_t an = strlen(j->key.name);
     if (an && j->key.name[an - 1] == '.')
@@ -98,7 +103,7 @@ static int update_try(struct update_job *j, struct gitdb *db)
     snprintf(email, sizeof email, "%s@dns-primary.invalid", author);
     snprintf(msg, sizeof msg, "dns update of %s by key %s: serial %u\n", j->zone_name, author,
              nz->serial);
-    int rc = out ? gitdb_commit_file(db, j->zone_file, out, tlen, author, email, msg) : -1;
+    int rc = gitdb_commit_file(db, j->zone_file, out, tlen, author, email, msg);
     free(out);
     if (rc == 0)
         rc = gitdb_push(db);
