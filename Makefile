@@ -36,12 +36,15 @@ all: $(SERVICE_BIN) $(B)/bin/envoi
 deps:
 	@scripts/install-deps.sh build
 
-$(B)/obj/%.o: %.c $(wildcard shared/*.h)
+# -MMD: each object records the headers it includes, so a change to any
+# header (shared or a service's own) rebuilds exactly its users.
+$(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC  $<"; $(CC) $(CFLAGS) $(WARN) $(INC) $(DEPCF) -c $< -o $@
-$(B)/asan/%.o: %.c $(wildcard shared/*.h)
+	@echo "  CC  $<"; $(CC) $(CFLAGS) $(WARN) $(INC) $(DEPCF) -MMD -MP -c $< -o $@
+$(B)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC  $< (asan)"; $(CC) $(ASANF) $(WARN) $(INC) $(DEPCF) -c $< -o $@
+	@echo "  CC  $< (asan)"; $(CC) $(ASANF) $(WARN) $(INC) $(DEPCF) -MMD -MP -c $< -o $@
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 $(B)/libenvoi.a: $(SHARED_OBJ)
 	@rm -f $@; ar rcs $@ $^

@@ -4,17 +4,19 @@
 
 #include <uv.h>
 
+#include "bayes.h"
 #include "hop.h"
 
 struct spamfilter {
     const char *db_path;
-    long reload_interval;
+    long reload_interval;      /* seconds between checks of the database file */
     uv_timer_t reload_timer;
-    void *db;            /* the loaded database, NULL gives "unknown" verdicts */
+    struct bayes_store store;  /* store.db NULL: every verdict is "unknown" */
 };
 
 extern const struct hop_ops spamfilter_ops;
-/* Loads the database (a missing one is logged loudly, not fatal) and arms reload checks. */
+/* Loads the database (a missing or corrupt one is logged loudly, not fatal:
+ * mail flows with "unknown") and arms the change checks. */
 int spamfilter_init(struct spamfilter *sf, uv_loop_t *loop);
 
 #endif

@@ -113,6 +113,7 @@ def test_swaks_through_hop(hop, sink):
     assert b"\r\nReceived: from " in head and b"by spamfilter.envoi.test (envoi spamfilter) with ESMTP" in head
     assert b"for <bob@envoi.test>" in head
     assert head.count(b"X-Spamtacus:") == 1 and b"X-Spamtacus: yes" not in head  # forged copy stripped
+    assert head.count(b"X-Spamtacus-Score:") == 1
     assert body.startswith(b"line one\r\n.leading dot\r\n..two dots\r\nend\r\n")
 
 
@@ -226,7 +227,7 @@ def test_thousand_messages_twenty_connections(hop, sink):
     for m in msgs:
         # Strip what the sink and the hop add on top; the rest must be byte-identical.
         rest = m
-        for prefix in (b"Return-Path:", b"X-Envoi-Rcpt:", b"Received:", b"X-Spamtacus:"):
+        for prefix in (b"Return-Path:", b"X-Envoi-Rcpt:", b"Received:", b"X-Spamtacus:", b"X-Spamtacus-Score:"):
             assert rest.startswith(prefix), rest[:80]
             end = rest.index(b"\r\n")
             while rest[end + 2:end + 3] in (b"\t", b" "):
