@@ -253,6 +253,15 @@ char *dkim_sign_message(const struct dkim_signer *const *signers, int n, const c
             return NULL;
         }
     }
+    for (int i = 0; i < n; i++) {
+        const char *id = signers[i]->identity, *at = id ? strrchr(id, '@') : NULL;
+        size_t dl = strlen(signers[i]->domain), al = at ? strlen(at + 1) : 0;
+        if (id && (!at || al < dl || strcasecmp(at + 1 + al - dl, signers[i]->domain) ||
+                   (al > dl && at[al - dl] != '.'))) {
+            dkim_errf(err, errlen, "signer %d: i= is not within d=", i);
+            return NULL;
+        }
+    }
     if (dkim_msg_parse(msg, len, &m) != 0) {
         dkim_errf(err, errlen, "too many header fields");
         dkim_msg_free(&m);

@@ -160,6 +160,13 @@ int dkim_keyrec_parse(const char *txt, size_t len, struct dkim_keyrec *out, char
         out->revoked = 1;
         return 0;
     }
+    size_t b64 = 0;
+    for (size_t i = 0; i < t->vlen; i++)
+        b64 += !is_fws(t->val[i]);
+    if (b64 > (sizeof out->pub + 2) / 3 * 4) {
+        dkim_errf(err, errlen, "key record p= too long");
+        return -1;
+    }
     if (sodium_base642bin(out->pub, sizeof out->pub, t->val, t->vlen, " \t\r\n", &out->publen,
                           NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
         dkim_errf(err, errlen, "key record p= is not base64");

@@ -432,6 +432,21 @@ def test_key_problems(keys, tmp_path):
     assert rc == 1 and lines == ["dkim=none"]
 
 
+def test_pkcs1_public_key_record(keys, tmp_path):
+    """Some zones publish p= as a bare PKCS#1 RSAPublicKey (dkimpy accepts
+    it): ours too."""
+    _, records, _ = keys
+    spki = base64.b64decode(records["rsa1._domainkey.example.test"].split("p=")[1])
+    head = bytes.fromhex("30820122300d06092a864886f70d01010105000382010f00")  # 2048-bit SPKI
+    assert spki.startswith(head)
+    pkcs1 = base64.b64encode(spki[len(head):]).decode()
+    kf = write_keyfile(tmp_path / "p1.txt", {"rsa1._domainkey.example.test": "v=DKIM1; k=rsa; p=" + pkcs1})
+    signed = sign(keys, generated_messages()[0], "relaxed/relaxed", dual=False)
+    rc, lines = ours_verify(kf, signed)
+    assert rc == 0 and lines[0].startswith("dkim=pass (2048-bit key)"), lines
+    assert dkimpy_verify_all(signed, {"rsa1._domainkey.example.test": "v=DKIM1; k=rsa; p=" + pkcs1}) == [True]
+
+
 def test_nameserver_lookup(keys):
     """--nameserver: our CLI asks a DNS server on loopback (real UDP)."""
     _, records, _ = keys

@@ -255,6 +255,44 @@ static void test_dual_and_results(void **state)
     free(hdr);
 }
 
+static void test_identity_and_strict_keys(void **state)
+{
+    struct dkim_signer a = {.domain = "example.test", .selector = "e", .key = ed_key,
+                            .identity = "news@lists.example.test"};
+    const struct dkim_signer *list[1] = {&a};
+    char err[128];
+    char *hdr = dkim_sign_message(list, 1, msg1, strlen(msg1), NOW, err, sizeof err);
+    assert_non_null(hdr);
+    assert_non_null(strstr(hdr, "i=news@lists.example.test;"));
+    size_t hl = strlen(hdr), len = hl + strlen(msg1);
+    char *m = malloc(len);
+    memcpy(m, hdr, hl);
+    memcpy(m + hl, msg1, strlen(msg1));
+    char *et = dkim_key_txt(ed_key);
+    char strict[200];
+    snprintf(strict, sizeof strict, "v=DKIM1; t=s; k=ed25519; %s", strstr(et, "p="));
+    assert_int_equal(verify_with(m, len, et, NULL), DKIM_PASS);
+    /* t=s: the i= domain must be d= exactly, a subdomain is refused. */
+    assert_int_equal(verify_with(m, len, strict, NULL), DKIM_PERMERROR);
+    /* A key that is too long to be a key. */
+    char big[2000] = "v=DKIM1; p=";
+    memset(big + strlen(big), 'A', 1200);
+    assert_int_equal(verify_with(m, len, big, NULL), DKIM_PERMERROR);
+    free(et);
+    free(m);
+    free(hdr);
+    /* i= outside d= is refused at signing time (a verifier would not use it). */
+    a.identity = "x@other.test";
+    assert_null(dkim_sign_message(list, 1, msg1, strlen(msg1), NOW, err, sizeof err));
+    assert_string_equal(err, "signer 0: i= is not within d=");
+    a.identity = "x@badexample.test";
+    assert_null(dkim_sign_message(list, 1, msg1, strlen(msg1), NOW, err, sizeof err));
+    a.identity = "@example.test";
+    hdr = dkim_sign_message(list, 1, msg1, strlen(msg1), NOW, err, sizeof err);
+    assert_non_null(hdr);
+    free(hdr);
+}
+
 static void test_refusals(void **state)
 {
     struct dkim_signer a = {.domain = "example.test", .selector = "r", .key = ed_key};
@@ -351,6 +389,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc8463_example), cmocka_unit_test(test_roundtrip_and_byte_flips),
         cmocka_unit_test(test_oversigned_from), cmocka_unit_test(test_dual_and_results),
+        cmocka_unit_test(test_identity_and_strict_keys),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_keys),
         cmocka_unit_test(test_from_domain),
     };
