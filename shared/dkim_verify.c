@@ -374,36 +374,60 @@ enum dkim_result dkim_verify_key(struct dkim_verify *v, int idx, const char *txt
     return r;
 }
 
-/* RFC 2045 tspecials force quoting of an Authentication-Results value. */
-static int needs_quote(const char *s)
+/* Appends " name=value" to out: bare when value is an RFC 2045 token (or,
+ * with at_ok, a local@domain form, which RFC 8601 allows bare), else quoted
+ * with '"' and '\\' escaped, so a hostile d= cannot forge more properties. */
+static void ar_prop(char *out, size_t outsz, int *full, const char *name, const char *val, int at_ok)
 {
-    for (; *s; s++)
-        if (strchr("()<>@,;:\\\"/[]?= ", *s))
-            return 1;
-    return 0;
+    if (*full)
+        return;
+    char tmp[2 * DKIM_VNAME_MAX + 40];
+    size_t t = 0;
+    int q = !*val;
+    for (const char *p = val; *p && !q; p++)
+        q = (strchr("()<>,;:\\\"/[]?= ", *p) || (*p == '@' && !at_ok)) != 0;
+    t = (size_t)snprintf(tmp, sizeof tmp, " %s=%s", name, q ? "\"" : "");
+    for (const char *p = val; *p && t + 4 < sizeof tmp; p++) {
+        if (q && (*p == '"' || *p == '\\'))
+            tmp[t++] = '\\';
+        tmp[t++] = *p;
+    }
+    if (q)
+        tmp[t++] = '"';
+    tmp[t] = 0;
+    size_t o = strlen(out);
+    if (o + t < outsz) /* properties go in whole, in order, or not at all */
+        memcpy(out + o, tmp, t + 1);
+    else
+        *full = 1;
 }
 
 int dkim_verify_ar(const struct dkim_verify *v, int idx, char *out, size_t outsz)
 {
     const struct dkim_sig_info *in = v ? dkim_verify_info(v, idx) : NULL;
+    if (!outsz)
+        return 0;
     if (!in)
         return snprintf(out, outsz, "dkim=none");
     char bits[48] = "";
     if (in->bits)
         snprintf(bits, sizeof bits, " (%d-bit key%s)", in->bits, in->testing ? ", test mode" : "");
-    char reason[96] = "";
+    int full = 0;
+    snprintf(out, outsz, "dkim=%s%s", dkim_result_str(in->result), bits);
     if (in->result != DKIM_PASS && in->reason && in->reason[0])
-        snprintf(reason, sizeof reason, " reason=\"%s\"", in->reason);
-    char b[16];
-    snprintf(b, sizeof b, "%.8s", in->b);
-    const char *q = needs_quote(b) ? "\"" : "";
-    if (!in->d[0])
-        return snprintf(out, outsz, "dkim=%s%s%s", dkim_result_str(in->result), bits, reason);
-    const char *qa = needs_quote(in->a) ? "\"" : "";
-    return snprintf(out, outsz, "dkim=%s%s%s header.d=%s header.s=%s%s%s%s%s%s%s header.b=%s%s%s",
-                    dkim_result_str(in->result), bits, reason, in->d, in->s,
-                    in->i[0] ? " header.i=" : "", in->i, in->a[0] ? " header.a=" : "", qa,
-                    in->a, qa, q, b, q);
+        ar_prop(out, outsz, &full, "reason", in->reason, 0);
+    if (in->d[0]) {
+        char b[16];
+        snprintf(b, sizeof b, "%.8s", in->b);
+        ar_prop(out, outsz, &full, "header.d", in->d, 0);
+        ar_prop(out, outsz, &full, "header.s", in->s, 0);
+        if (in->i[0])
+            ar_prop(out, outsz, &full, "header.i", in->i, 1);
+        if (in->a[0])
+            ar_prop(out, outsz, &full, "header.a", in->a, 0);
+        ar_prop(out, outsz, &full, "header.b", b, 0);
+    }
+    return (int)strlen(out);
 }
 
 void dkim_verify_free(struct dkim_verify *v)

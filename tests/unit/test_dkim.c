@@ -336,6 +336,30 @@ static void test_refusals(void **state)
     }
 }
 
+/* Values from the signature are quoted in Authentication-Results when they
+ * are not tokens, so a crafted d= cannot add properties of its own. */
+static void test_ar_quoting(void **state)
+{
+    const char *sig = "DKIM-Signature: v=1; a=rsa-sha256; d=x.test\"dkim=pass; s=a(b); "
+                      "h=from; bh=AA==; b=AA==\r\n";
+    size_t sl = strlen(sig), ml = strlen(msg1);
+    char *m = malloc(sl + ml);
+    memcpy(m, sig, sl);
+    memcpy(m + sl, msg1, ml);
+    struct dkim_verify *v = dkim_verify_begin(m, sl + ml, NOW);
+    char ar[512];
+    dkim_verify_ar(v, 0, ar, sizeof ar);
+    assert_string_equal(ar, "dkim=neutral reason=\"b= or bh= is not valid base64\" "
+                            "header.d=\"x.test\\\"dkim=pass\" header.s=\"a(b)\" header.a=rsa-sha256 "
+                            "header.b=\"AA==\"");
+    /* Too small a buffer: whole properties are dropped, never half-written. */
+    char small[40];
+    dkim_verify_ar(v, 0, small, sizeof small);
+    assert_string_equal(small, "dkim=neutral");
+    dkim_verify_free(v);
+    free(m);
+}
+
 static void test_keys(void **state)
 {
     char err[128];
@@ -390,7 +414,8 @@ int main(void)
         cmocka_unit_test(test_rfc8463_example), cmocka_unit_test(test_roundtrip_and_byte_flips),
         cmocka_unit_test(test_oversigned_from), cmocka_unit_test(test_dual_and_results),
         cmocka_unit_test(test_identity_and_strict_keys),
-        cmocka_unit_test(test_refusals),        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_refusals),        cmocka_unit_test(test_ar_quoting),
+        cmocka_unit_test(test_keys),
         cmocka_unit_test(test_from_domain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
