@@ -137,8 +137,8 @@ struct dkim_sig_info {
     int bits;               /* key size once known, else 0 */
     int testing;            /* key says t=y */
 };
-/* Parses msg, hashes what does not depend on the key. now: for x=. NULL
- * only on allocation failure. msg must stay valid until dkim_verify_free. */
+/* Parses msg, hashes what does not depend on the key (msg is not kept:
+ * it may be freed right after). now: for x=. NULL only when out of memory. */
 struct dkim_verify *dkim_verify_begin(const char *msg, size_t len, time_t now);
 /* Number of DKIM-Signature fields examined (0: result "none"). */
 int dkim_verify_count(const struct dkim_verify *v);
