@@ -447,6 +447,39 @@ def test_pkcs1_public_key_record(keys, tmp_path):
     assert dkimpy_verify_all(signed, {"rsa1._domainkey.example.test": "v=DKIM1; k=rsa; p=" + pkcs1}) == [True]
 
 
+def test_cli_edges(keys, tmp_path):
+    paths, _, _ = keys
+    # Mail that cannot be signed is passed on unchanged, never lost.
+    nofrom = b"To: x@example.test\r\nSubject: s\r\n\r\nbody\r\n"
+    p = envoi("dkim", "sign", "--domain", DOMAIN, "--selector", "rsa1", "--private-key", paths["rsa1"], stdin=nofrom)
+    assert p.returncode == 0 and p.stdout == nofrom
+    assert b"passed unsigned: no From header field" in p.stderr
+    # Configuration errors are exit status 2 with a reason.
+    p = envoi("dkim", "sign", "--domain", DOMAIN, "--selector", "x", "--private-key", tmp_path / "none.pem",
+              stdin=nofrom)
+    assert p.returncode == 2 and b"cannot read" in p.stderr and p.stdout == b""
+    (tmp_path / "junk.pem").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    p = envoi("dkim", "sign", "--domain", DOMAIN, "--selector", "x", "--private-key", tmp_path / "junk.pem",
+              stdin=nofrom)
+    assert p.returncode == 2 and b"junk.pem" in p.stderr
+    p = envoi("dkim", "verify", stdin=nofrom)
+    assert p.returncode == 2 and b"usage" in p.stderr
+    p = envoi("dkim", "keygen", "--domain", DOMAIN, "--selector", "s", "--type", "dsa", "-o", tmp_path / "k")
+    assert p.returncode == 2 and not (tmp_path / "k").exists()
+    p = envoi("dkim", "keygen", "--domain", DOMAIN, "--selector", "s", "--bits", "512", "-o", tmp_path / "k")
+    assert p.returncode == 2 and b"1024..4096" in p.stderr
+    # A key written by `openssl genpkey -algorithm ed25519` signs too.
+    if shutil.which("openssl"):
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(tmp_path / "o.pem")], check=True)
+        p = envoi("dkim", "sign", "--domain", DOMAIN, "--selector", "o", "--private-key", tmp_path / "o.pem",
+                  stdin=generated_messages()[0])
+        assert p.returncode == 0 and b"a=ed25519-sha256" in p.stdout
+        pub = subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "o.pem"), "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout[-32:]
+        rec = {"o._domainkey.example.test": "v=DKIM1; k=ed25519; p=" + base64.b64encode(pub).decode()}
+        assert dkimpy_verify_all(p.stdout, rec) == [True]
+
+
 def test_nameserver_lookup(keys):
     """--nameserver: our CLI asks a DNS server on loopback (real UDP)."""
     _, records, _ = keys
