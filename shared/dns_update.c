@@ -143,10 +143,15 @@ static ldns_pkt_rcode prescan(const ldns_rdf *origin, const ldns_rr_list *up)
         if (!in_zone(origin, ldns_rr_owner(u)))
             return LDNS_RCODE_NOTZONE;
         switch (ldns_rr_get_class(u)) {
-        case LDNS_RR_CLASS_IN:
-            if (t == LDNS_RR_TYPE_ANY || is_meta(t) || ldns_rr_rd_count(u) == 0)
+        case LDNS_RR_CLASS_IN: {
+            /* Every field of the type must be there (a short SOA or MX from
+             * the wire would otherwise reach code that reads its fields). */
+            const ldns_rr_descriptor *d = ldns_rr_descript(t);
+            if (t == LDNS_RR_TYPE_ANY || is_meta(t) || ldns_rr_rd_count(u) == 0 ||
+                (d && ldns_rr_rd_count(u) < ldns_rr_descriptor_minimum(d)))
                 return LDNS_RCODE_FORMERR;
             break;
+        }
         case LDNS_RR_CLASS_ANY:
             if (ldns_rr_ttl(u) != 0 || ldns_rr_rd_count(u) != 0 || is_meta(t))
                 return LDNS_RCODE_FORMERR;

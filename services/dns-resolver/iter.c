@@ -202,8 +202,8 @@ static ldns_rr_list *collect(const ldns_rr_list *sec, const ldns_rdf *owner, ldn
     for (size_t i = 0; i < ldns_rr_list_rr_count(sec); i++) {
         const ldns_rr *rr = ldns_rr_list_rr(sec, i);
         if (ldns_rr_get_type(rr) != type || ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN ||
-            ldns_dname_compare(ldns_rr_owner(rr), owner) != 0)
-            continue;
+            ldns_rr_rd_count(rr) == 0 || ldns_dname_compare(ldns_rr_owner(rr), owner) != 0)
+            continue; /* (an empty record from a hostile server is dropped too) */
         if (!out)
             out = ldns_rr_list_new();
         ldns_rr_list_push_rr(out, ldns_rr_clone(rr));

@@ -4,6 +4,7 @@ dns-primary on 127.0.0.2, rt.test and noglue.test by another dns-primary on
 iteration path), and a hostile server on 127.0.0.5 that tries to poison
 the cache. All on one port P (--query-port P), the resolver on 127.0.0.1."""
 
+import os
 import pathlib
 import shutil
 import socket
@@ -173,7 +174,8 @@ def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dnslab")
     addrs = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
     port = next(p for p in (free_port() for _ in range(50)) if port_free_on(addrs, p))
-    bin_ = pathlib.Path(__file__).resolve().parents[2] / "build" / "bin" / "dns-primary"
+    bin_dir = os.environ.get("ENVOI_BIN_DIR", pathlib.Path(__file__).resolve().parents[2] / "build" / "bin")
+    bin_ = pathlib.Path(bin_dir) / "dns-primary"
     procs = []
     root_url = repo_with(tmp, "root", {"_root": ROOT_ZONE, "test": TEST_ZONE})
     rt_url = repo_with(tmp, "rt", {"rt.test": RT_ZONE, "noglue.test": NOGLUE_ZONE})
