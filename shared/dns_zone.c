@@ -118,7 +118,18 @@ static int zone_index(struct dns_zone *z, char *err, size_t errsz)
         size_t j = i + 1;
         while (j < z->nrrs && ldns_dname_compare(ldns_rr_owner(z->rrs[i]), ldns_rr_owner(z->rrs[j])) == 0)
             j++;
+        if (n == cap) { /* ENTs of deep names can outgrow the first guess */
+            struct dns_node *nn = realloc(nodes, cap * 2 * sizeof *nodes);
+            if (!nn) {
+                z->nodes = nodes;
+                z->nnodes = n;
+                return -1;
+            }
+            nodes = nn;
+            cap *= 2;
+        }
         struct dns_node *nd = &nodes[n++];
+        *nd = (struct dns_node){0};
         nd->name = ldns_rdf_clone(ldns_rr_owner(z->rrs[i]));
         nd->rrs = &z->rrs[i];
         nd->nrr = (uint32_t)(j - i);
@@ -145,8 +156,7 @@ static int zone_index(struct dns_zone *z, char *err, size_t errsz)
         ldns_rdf *up = ldns_dname_left_chop(nd->name);
         while (up && ldns_dname_is_subdomain(up, z->origin)) {
             if (n == cap) {
-                cap *= 2;
-                struct dns_node *nn = realloc(nodes, cap * sizeof *nodes);
+                struct dns_node *nn = realloc(nodes, cap * 2 * sizeof *nodes);
                 if (!nn) {
                     ldns_rdf_deep_free(up);
                     z->nodes = nodes;
@@ -154,6 +164,7 @@ static int zone_index(struct dns_zone *z, char *err, size_t errsz)
                     return -1;
                 }
                 nodes = nn;
+                cap *= 2;
             }
             nodes[n++] = (struct dns_node){.name = up, .flags = DNS_NODE_ENT};
             up = ldns_dname_left_chop(up);
