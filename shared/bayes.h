@@ -91,7 +91,9 @@ void bayes_db_info(const struct bayes_db *db, unsigned *nspam, unsigned *nham, u
 /* Counts for one token hash; 0 if the token is unknown. */
 int bayes_db_lookup(const struct bayes_db *db, uint64_t h, uint32_t *spam, uint32_t *ham);
 
-/* A database file that is reloaded when it changes (for services). */
+/* A database file that is reloaded when it changes (for services). Change
+ * means another inode, size or mtime, so both "write a temp file + rename"
+ * and an in-place rewrite are seen. */
 struct bayes_store {
     char *path;
     struct bayes_db *db;   /* NULL while no good file was ever loaded */
@@ -100,12 +102,14 @@ struct bayes_store {
     off_t size;
     struct timespec mtime;
     int seen;              /* the stat fields above are valid */
+    int missing;           /* the file was missing at the last check */
 };
 /* Loads path. Returns 0, or -1 with err set (store->db stays NULL: verdicts
  * are "unknown" until a reload succeeds). */
 int bayes_store_open(struct bayes_store *s, const char *path, char *err, size_t errsz);
-/* Checks the file: 0 unchanged, 1 reloaded, -1 changed but bad (err set; the
- * previous database stays in use). */
+/* Checks the file: 1 reloaded; -1 changed (or vanished) and unusable, err
+ * set, the previous database stays in use; 0 nothing new. Each bad change is
+ * reported once, so calling this from a timer does not repeat the error. */
 int bayes_store_reload(struct bayes_store *s, char *err, size_t errsz);
 void bayes_store_close(struct bayes_store *s);
 

@@ -252,14 +252,17 @@ int bayes_store_reload(struct bayes_store *s, char *err, size_t errsz)
 {
     struct stat st;
     if (stat(s->path, &st) < 0) {
+        /* Reported once when the file goes away; the database in use stays. */
+        int first = !s->missing;
         snprintf(err, errsz, "stat %s: %s", s->path, strerror(errno));
+        s->missing = 1;
         s->seen = 0;
-        return s->db ? 0 : -1; /* a vanished file: keep what we have */
+        return first ? -1 : 0;
     }
-    int same = s->seen && st.st_dev == s->dev && st.st_ino == s->ino && st.st_size == s->size &&
-               st.st_mtim.tv_sec == s->mtime.tv_sec && st.st_mtim.tv_nsec == s->mtime.tv_nsec;
-    if (same)
-        return s->db ? 0 : fail(err, errsz, "database unchanged and still bad");
+    s->missing = 0;
+    if (s->seen && st.st_dev == s->dev && st.st_ino == s->ino && st.st_size == s->size &&
+        st.st_mtim.tv_sec == s->mtime.tv_sec && st.st_mtim.tv_nsec == s->mtime.tv_nsec)
+        return 0; /* unchanged, good or bad: a bad file is reported once */
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     s->size = st.st_size;

@@ -316,6 +316,12 @@ static void test_store_reload(void **state)
     spit(p, img, len / 2);
     assert_int_equal(bayes_store_reload(&s, err, sizeof err), -1);
     assert_ptr_equal(s.db, before);
+    assert_int_equal(bayes_store_reload(&s, err, sizeof err), 0); /* reported once */
+    assert_ptr_equal(s.db, before);
+    unlink(p); /* gone: reported once, the database in use stays */
+    assert_int_equal(bayes_store_reload(&s, err, sizeof err), -1);
+    assert_int_equal(bayes_store_reload(&s, err, sizeof err), 0);
+    assert_ptr_equal(s.db, before);
     size_t mlen;
     char *m = gen_msg(1, 4242, &mlen);
     struct bayes_result r;
