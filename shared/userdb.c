@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,14 +156,23 @@ int userdb_verify(const char *stored, const char *pass, size_t passlen)
     }
 }
 
+static char userdb_dummy[crypto_pwhash_STRBYTES];
+
+static void userdb_dummy_init(void)
+{
+    if (userdb_hash_argon2id("envoi-dummy", 11, userdb_dummy, sizeof userdb_dummy) < 0)
+        userdb_dummy[0] = '\0';
+}
+
 void userdb_verify_dummy(const char *pass, size_t passlen)
 {
-    /* Hashed once with the limits `envoi user add` uses, so the work matches.
-     * Lazily, by the one thread that checks logins. */
-    static char dummy[crypto_pwhash_STRBYTES];
-    if (!dummy[0] && userdb_hash_argon2id("envoi-dummy", 11, dummy, sizeof dummy) < 0)
+    /* Hashed once with the limits `envoi user add` uses, so the work matches;
+     * logins may be checked on several threads. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, userdb_dummy_init);
+    if (!userdb_dummy[0])
         return;
-    volatile int sink = crypto_pwhash_str_verify(dummy, pass, passlen);
+    volatile int sink = crypto_pwhash_str_verify(userdb_dummy, pass, passlen);
     (void)sink;
 }
 

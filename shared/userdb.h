@@ -59,7 +59,7 @@ enum userdb_kind userdb_password_kind(const char *stored);
  * time in the password for a given stored hash. */
 int userdb_verify(const char *stored, const char *pass, size_t passlen);
 /* Burns the time of one argon2id verification (unknown users), so answer
- * time does not tell which users exist. */
+ * time does not tell which users exist. Thread-safe. */
 void userdb_verify_dummy(const char *pass, size_t passlen);
 /* "$argon2id$..." with libsodium's interactive limits into out. 0 or -1. */
 int userdb_hash_argon2id(const char *pass, size_t passlen, char *out, size_t outsz);

@@ -68,16 +68,21 @@ struct submission {
     int next_skipped, next_rc;
     char head[41], next_head[41];
     char err[512];
-    /* submit.c */
+    /* auth.c, submit.c */
     struct throttle by_ip, by_user;
     char reply[USERDB_ADDR_MAX + 128];
 };
 
 extern const struct hop_ops submission_ops;
-/* The AUTH check for hop_policy: 1 ok, 0 bad credentials, -1 refused for now
- * (throttled, or no user database yet). */
+/* The AUTH check for hop_policy (auth.c): 1 ok, 0 bad credentials, -1
+ * refused for now (throttled, or no user database yet). */
 int submission_auth_check(void *arg, const char *user, const char *pass, const char *client_ip, char *canon,
-                           size_t canon_len);
+                          size_t canon_len);
+#ifdef HOP_AUTH_ASYNC
+/* The same check with the password hash on libuv's thread pool. */
+void submission_auth_start(void *arg, struct hop_auth *a, const char *user, const char *pass,
+                           const char *client_ip);
+#endif
 /* Opens the repository (blocking; before the loop), loads users, arms the
  * poll timer and SIGHUP. A repository that cannot be reached yet is retried
  * on every poll. 0, or -1 on a fatal setup error. */

@@ -1,0 +1,195 @@
+/* auth: who may log in. A login goes through three steps: prepare on the
+ * loop (throttle, user lookup, copies of the stored hash and the password),
+ * verify (the slow hash: on the thread pool when the hop offers asynchronous
+ * AUTH, inline otherwise), finish on the loop (throttle counts, logs, the
+ * canonical user). The verify step touches only its own copies, so a reload
+ * that frees the database meanwhile is harmless. */
+#include "submission.h"
+
+#include "log.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct submit_auth {
+    uv_work_t work;
+    struct submission *sm;
+#ifdef HOP_AUTH_ASYNC
+    struct hop_auth *a;
+#endif
+    char login[256], ip[64];
+    char local[USERDB_LOCAL_MAX + 1];
+    char domain[256];        /* from the login, "" when bare */
+    int known, domain_ok, ok;
+    char *stored;            /* the user's hash, NULL: burn the same time and fail */
+    char *pass;
+    size_t plen;
+    char canon[USERDB_ADDR_MAX + 1];
+};
+
+/* Logs a login event; never the password (house rule: "********"). */
+static void auth_log(const char *what, const char *client_ip, const char *user, const char *detail)
+{
+    char q[300];
+    log_info(what, "client=%s user=%s password=******** %s", client_ip, log_quote(q, sizeof q, user, strlen(user)),
+             detail);
+}
+
+static void auth_free(struct submit_auth *sa)
+{
+    if (sa->pass) {
+        sodium_memzero(sa->pass, sa->plen);
+        free(sa->pass);
+    }
+    free(sa->stored);
+    free(sa);
+}
+
+/* Loop thread. NULL with *rc = -1 when refused for now (already logged). */
+static struct submit_auth *auth_prepare(struct submission *sm, const char *user, const char *pass,
+                                        const char *client_ip, int *rc)
+{
+    uint64_t now = uv_now(sm->loop);
+    char local[USERDB_LOCAL_MAX + 1], detail[96];
+    const char *domain = NULL;
+    int valid = userdb_login_split(user, local, &domain) == 0;
+    uint64_t left = throttle_blocked(&sm->by_ip, client_ip, now);
+    const char *scope = "ip";
+    if (!left && valid) {
+        left = throttle_blocked(&sm->by_user, local, now);
+        scope = "user";
+    }
+    *rc = -1;
+    /* While blocked the password is not even looked at: a right guess must
+     * not be distinguishable from a wrong one. */
+    if (left) {
+        snprintf(detail, sizeof detail, "scope=%s retry_in=%llus", scope, (unsigned long long)(left + 999) / 1000);
+        auth_log("auth.throttled", client_ip, user, detail);
+        return NULL;
+    }
+    if (!sm->loaded) {
+        auth_log("auth.unavailable", client_ip, user, "reason=no-user-database");
+        return NULL;
+    }
+    struct submit_auth *sa = calloc(1, sizeof *sa);
+    if (!sa || !(sa->pass = malloc(strlen(pass) + 1))) {
+        free(sa);
+        auth_log("auth.unavailable", client_ip, user, "reason=out-of-memory");
+        return NULL;
+    }
+    sa->sm = sm;
+    sa->plen = strlen(pass);
+    memcpy(sa->pass, pass, sa->plen + 1);
+    snprintf(sa->login, sizeof sa->login, "%s", user);
+    snprintf(sa->ip, sizeof sa->ip, "%s", client_ip);
+    const struct userdb_user *u = valid ? userdb_find(sm->db, local) : NULL;
+    if (valid)
+        memcpy(sa->local, local, sizeof local);
+    if (domain)
+        snprintf(sa->domain, sizeof sa->domain, "%s", domain);
+    sa->known = u != NULL;
+    sa->domain_ok = !domain;
+    for (int i = 0; domain && i < sm->ndomains; i++)
+        sa->domain_ok |= !strcasecmp(domain, sm->domains[i]);
+    if (u && u->password && !(sa->stored = strdup(u->password))) {
+        auth_free(sa);
+        auth_log("auth.unavailable", client_ip, user, "reason=out-of-memory");
+        return NULL;
+    }
+    *rc = 0;
+    return sa;
+}
+
+/* Any thread. */
+static void auth_verify(struct submit_auth *sa)
+{
+    if (sa->stored)
+        sa->ok = userdb_verify(sa->stored, sa->pass, sa->plen);
+    else
+        userdb_verify_dummy(sa->pass, sa->plen);
+    sodium_memzero(sa->pass, sa->plen);
+}
+
+/* Loop thread: 1 (sa->canon filled) or 0. */
+static int auth_finish(struct submit_auth *sa)
+{
+    struct submission *sm = sa->sm;
+    const char *reason = !sa->known    ? "unknown-user"
+                         : !sa->stored ? "no-password"
+                         : !sa->ok     ? "bad-password"
+                         : !sa->domain_ok ? "foreign-domain" /* after the hash: same time either way */
+                                          : NULL;
+    if (!reason) {
+        throttle_clear(&sm->by_user, sa->local);
+        snprintf(sa->canon, sizeof sa->canon, "%s@%s", sa->local, sa->domain[0] ? sa->domain : sm->domains[0]);
+        for (char *p = sa->canon; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        return 1;
+    }
+    uint64_t now = uv_now(sm->loop);
+    uint64_t bip = throttle_fail(&sm->by_ip, sa->ip, now);
+    /* Only real users have a per-user count: made-up names would only crowd
+     * the table. */
+    uint64_t bus = sa->known ? throttle_fail(&sm->by_user, sa->local, now) : 0;
+    char detail[96];
+    snprintf(detail, sizeof detail, "reason=%s", reason);
+    auth_log("auth.fail", sa->ip, sa->login, detail);
+    if (bip || bus) {
+        snprintf(detail, sizeof detail, "scope=%s block=%llus", bip ? "ip" : "user",
+                 (unsigned long long)((bip ? bip : bus) / 1000));
+        auth_log("auth.block", sa->ip, sa->login, detail);
+    }
+    return 0;
+}
+
+int submission_auth_check(void *arg, const char *user, const char *pass, const char *client_ip, char *canon,
+                          size_t canon_len)
+{
+    int rc;
+    struct submit_auth *sa = auth_prepare(arg, user, pass, client_ip, &rc);
+    if (!sa)
+        return rc;
+    auth_verify(sa);
+    rc = auth_finish(sa);
+    if (rc == 1)
+        snprintf(canon, canon_len, "%s", sa->canon);
+    auth_free(sa);
+    return rc;
+}
+
+#ifdef HOP_AUTH_ASYNC
+static void auth_work_cb(uv_work_t *w)
+{
+    auth_verify(w->data);
+}
+
+static void auth_after_cb(uv_work_t *w, int status)
+{
+    struct submit_auth *sa = w->data;
+    int rc = auth_finish(sa);
+    hop_auth_done(sa->a, rc, rc == 1 ? sa->canon : NULL);
+    auth_free(sa);
+}
+
+void submission_auth_start(void *arg, struct hop_auth *a, const char *user, const char *pass,
+                           const char *client_ip)
+{
+    struct submission *sm = arg;
+    int rc;
+    struct submit_auth *sa = auth_prepare(sm, user, pass, client_ip, &rc);
+    if (!sa) {
+        hop_auth_done(a, rc, NULL);
+        return;
+    }
+    sa->a = a;
+    sa->work.data = sa;
+    if (uv_queue_work(sm->loop, &sa->work, auth_work_cb, auth_after_cb) < 0) {
+        auth_verify(sa); /* no thread pool: do it here rather than refuse */
+        auth_after_cb(&sa->work, 0);
+    }
+}
+#endif
