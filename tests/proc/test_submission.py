@@ -454,3 +454,42 @@ def test_certificate_files_reloaded_when_changed(lab, tmp_path, sub_cert, lab_ca
         time.sleep(0.2)
     # and a login over the new certificate works
     assert try_plain(l.p465, live.ca, "alice", PASSWORDS["alice"]) == 235
+
+
+# ---- password formats against independent implementations ----
+
+
+def test_password_formats_interoperate(lab, tmp_path, sub_cert):
+    """What envoi user writes verifies with Python's hashlib (BLAKE2b-512) and
+    argon2-cffi (the Argon2 reference library); hashes written by hashlib and
+    by the reference `argon2` tool, pushed with the git CLI, log in."""
+    import hashlib
+    import json
+
+    import argon2
+
+    l = lab("--poll", "1")
+    work = tmp_path / "work"
+    git = lambda *a: subprocess.run(["git", "-C", str(work), *a], check=True, capture_output=True)
+    subprocess.run(["git", "clone", "-q", l.repo, str(work)], check=True, capture_output=True)
+    bob = json.loads((work / "users" / "bob.json").read_text())
+    assert bob["password"] == hashlib.blake2b(PASSWORDS["bob"].encode(), digest_size=64).hexdigest()
+    alice = json.loads((work / "users" / "alice.json").read_text())
+    assert alice["password"].startswith("$argon2id$")
+    assert argon2.PasswordHasher().verify(alice["password"], PASSWORDS["alice"])
+    with pytest.raises(argon2.exceptions.VerifyMismatchError):
+        argon2.PasswordHasher().verify(alice["password"], "not alice's")
+    assert alice["aliases"] == ["postmaster@example.test"] and alice["targets"] == ["alice@home.test"]
+
+    ref = subprocess.run(["argon2", "envoi-test-salt", "-id", "-t", "2", "-m", "12", "-p", "1", "-e"],
+                         input=b"gina pw", capture_output=True, check=True).stdout.decode().strip()
+    assert ref.startswith("$argon2id$v=19$m=4096,t=2,p=1$")
+    (work / "users" / "gina.json").write_text(json.dumps({"password": ref, "targets": []}))
+    (work / "users" / "hank.json").write_text(
+        json.dumps({"password": hashlib.blake2b(b"hank pw", digest_size=64).hexdigest().upper()}))
+    git("add", "users")
+    git("-c", "user.name=test", "-c", "user.email=test@example.test", "commit", "-q", "-m", "by hand")
+    git("push", "-q", "origin", "HEAD:main")
+    wait_login(l.p465, sub_cert.ca, "gina", "gina pw", 235, 4)
+    assert try_plain(l.p465, sub_cert.ca, "gina", "gina pW") == 535
+    assert try_plain(l.p465, sub_cert.ca, "hank@example.test", "hank pw") == 235
