@@ -10,7 +10,7 @@
 #define DNSQ_RETRY 2          /* tries per query before "timeout" */
 #define DNSQ_WIRE_NAME_MAX 255
 #define DNSQ_LABEL_MAX 63
-#define DNSQ_RR_MAX 256       /* answer records kept */
+#define DNSQ_RR_MAX 1024      /* answer records kept (TCP answers can be long) */
 
 struct dnsq {
     ldns_resolver *res;

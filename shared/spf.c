@@ -23,7 +23,7 @@
 #define SPF_MAX_PTR 10       /* §4.6.4: PTR names past this are ignored */
 #define SPF_MAX_DEPTH 16     /* include nesting; the lookup limit stops it at 11 */
 #define SPF_CACHE_MAX 256    /* answers kept per check; limits bound use to ~150 */
-#define SPF_CACHE_RR_MAX 64  /* records kept per answer */
+#define SPF_CACHE_RR_MAX 1024 /* records kept per answer (no RR limit for A, §4.6.4) */
 #define SPF_IDENT_MAX 512    /* sender, HELO and receiver are cut to this */
 #define SPF_DEFAULT_EXP "SPF fail - not authorized"
 
@@ -281,7 +281,12 @@ int spf_answer(spf_ctx *c, int rcode, const spf_rdata *rr, size_t n)
     e->rcode = rcode;
     if (rcode != SPF_RCODE_NOERROR)
         return 0;
-    e->rr = calloc(SPF_CACHE_RR_MAX, sizeof *e->rr);
+    size_t want = 0;
+    for (size_t i = 0; i < n; i++)
+        want += rr[i].type == c->qtype;
+    if (want == 0)
+        return 0;
+    e->rr = calloc(want < SPF_CACHE_RR_MAX ? want : SPF_CACHE_RR_MAX, sizeof *e->rr);
     if (!e->rr) {
         e->rcode = SPF_RCODE_SERVFAIL;
         return 0;
