@@ -7,6 +7,7 @@
 #include "submission.h"
 
 #include "log.h"
+#include "metrics.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -68,6 +69,7 @@ static struct submit_auth *auth_prepare(struct submission *sm, const char *user,
     if (left) {
         snprintf(detail, sizeof detail, "scope=%s retry_in=%llus", scope, (unsigned long long)(left + 999) / 1000);
         auth_log("auth.throttled", client_ip, user, detail);
+        metrics_inc("envoi_auth_throttled_total", NULL);
         return NULL;
     }
     if (!sm->loaded) {
@@ -142,6 +144,7 @@ static int auth_finish(struct submit_auth *sa)
         snprintf(detail, sizeof detail, "scope=%s block=%llus", bip ? "ip" : "user",
                  (unsigned long long)((bip ? bip : bus) / 1000));
         auth_log("auth.block", sa->ip, sa->login, detail);
+        metrics_inc("envoi_auth_blocks_total", bip ? "scope=\"ip\"" : "scope=\"user\"");
     }
     return 0;
 }

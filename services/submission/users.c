@@ -7,6 +7,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ static void users_after_cb(uv_work_t *w, int status)
     struct submission *sm = w->data;
     sm->busy = 0;
     char q[600];
+    metrics_inc("envoi_users_pull_total", sm->err[0] ? "result=\"error\"" : "result=\"ok\"");
     if (sm->err[0])
         log_warn("users.pull.failed", "remote=%s err=%s", sm->remote, log_quote(q, sizeof q, sm->err, strlen(sm->err)));
     if (sm->next) {
@@ -63,6 +65,8 @@ static void users_after_cb(uv_work_t *w, int status)
         memcpy(sm->head, sm->next_head, sizeof sm->head);
         log_info("users.reload", "users=%d before=%d skipped=%d head=%.12s", userdb_count(sm->db), before,
                  sm->next_skipped, sm->head[0] ? sm->head : "none");
+        metrics_set("envoi_users", NULL, userdb_count(sm->db));
+        metrics_set("envoi_users_skipped", NULL, sm->next_skipped);
     }
     if (sm->again && !sm->stopping) {
         sm->again = 0;
@@ -112,6 +116,8 @@ int users_init(struct submission *sm)
         memcpy(sm->head, sm->next_head, sizeof sm->head);
         log_info("users.load", "remote=%s users=%d skipped=%d head=%.12s", sm->remote, userdb_count(sm->db),
                  sm->next_skipped, sm->head[0] ? sm->head : "none");
+        metrics_set("envoi_users", NULL, userdb_count(sm->db));
+        metrics_set("envoi_users_skipped", NULL, sm->next_skipped);
     } else {
         char q[600];
         log_error("users.load.failed", "remote=%s err=%s retry_in=%lds", sm->remote,

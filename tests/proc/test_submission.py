@@ -66,7 +66,7 @@ def lab(tmp_path, start_service, free_port, sub_cert, repo):
     function taking extra submission flags."""
 
     def start(*extra, cert=None, key=None):
-        sport, p587, p465 = free_port(), free_port(), free_port()
+        sport, p587, p465, admin = free_port(), free_port(), free_port(), free_port()
         md = tmp_path / ("maildir-%d" % sport)
         sink = start_service("envoi", "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir", md,
                              ready_port=sport)
@@ -75,10 +75,23 @@ def lab(tmp_path, start_service, free_port, sub_cert, repo):
             "--tls-cert", cert or sub_cert.cert, "--tls-key", key or sub_cert.key, "--remote", repo,
             "--clone-dir", tmp_path / ("clone-%d" % p587), "--domain", HOST, "--user-domain", DOMAIN,
             "--destination", "127.0.0.1:%d" % sport, "--next-hop-timeout", "5", "--auth-max-fail-ip", "1000",
-            "--auth-max-fail-user", "1000", *extra, ready_port=[p587, p465])
-        return types.SimpleNamespace(sink=sink, svc=svc, p587=p587, p465=p465, maildir=md, repo=repo)
+            "--auth-max-fail-user", "1000", "--admin", "127.0.0.1:%d" % admin, *extra,
+            ready_port=[p587, p465, admin])
+        return types.SimpleNamespace(sink=sink, svc=svc, p587=p587, p465=p465, maildir=md, repo=repo, admin=admin)
 
     return start
+
+
+def metrics(admin):
+    """The service's Prometheus counters as {"name{labels}": value}."""
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin, timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
 
 
 def delivered(maildir, n=1, timeout=10):
@@ -314,6 +327,7 @@ def test_user_added_and_deleted_within_one_poll(lab, envoi, sub_cert):
     assert r.returncode == 0, r.stderr
     took = wait_login(l.p465, sub_cert.ca, "dave", "new dave pw", 535, poll + 1.5)
     assert took <= poll + 1.5
+    assert metrics(l.admin)["envoi_users"] == 3   # alice, bob, carol again
     s.sendmail("carol@example.test", ["rcpt@dest.test"], b"Subject: across reloads\r\n\r\nstill here\r\n")
     s.quit()
     assert b"still here" in delivered(l.maildir, 1)[0]
@@ -380,6 +394,8 @@ def test_throttle_per_client_address(lab, sub_cert):
     assert try_plain(l.p465, ca, "alice", PASSWORDS["alice"], source="127.0.0.3") == 235
     log = l.svc.stderr_text()
     assert "msg=auth.block" in log and "scope=ip" in log and log.count("msg=auth.throttled") == 2
+    m = metrics(l.admin)
+    assert m['envoi_auth_blocks_total{scope="ip"}'] == 1 and m["envoi_auth_throttled_total"] == 2
     for pw in ("guess0", "guess1", "guess2", PASSWORDS["alice"], PASSWORDS["carol"]):
         assert pw not in log
     # the block ends by itself
