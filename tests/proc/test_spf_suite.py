@@ -118,6 +118,28 @@ def test_skiplist_entries_exist():
     assert set(SKIPS) <= names, set(SKIPS) - names
 
 
+def test_tcp_fallback_and_timeout():
+    """A TXT answer too big for UDP comes over TCP; a silent server is temperror."""
+    filler = ["filler record %02d %s" % (i, "x" * 80) for i in range(12)]
+    zone = {"big.test": [{"TXT": t} for t in filler] + [{"TXT": "v=spf1 ip4:192.0.2.0/24 -all"}],
+            "slow.test": ["TIMEOUT"]}
+    srv = ZoneServer(zone)
+    try:
+        t = {"host": "192.0.2.5", "mailfrom": "u@big.test", "helo": "h.test"}
+        result, fields, raw = run_check(srv.port, t)
+        assert result == "pass", raw
+        assert fields["mechanism"] == "ip4:192.0.2.0/24"
+        assert ("big.test.", "TXT", "udp") in srv.zone.log
+        assert ("big.test.", "TXT", "tcp") in srv.zone.log
+        t["mailfrom"] = "u@slow.test"
+        result, fields, raw = run_check(srv.port, t)
+        assert result == "temperror", raw
+        # every try of the slow question went out and was left unanswered
+        assert srv.zone.log.count(("slow.test.", "TXT", "udp")) >= 2
+    finally:
+        srv.stop()
+
+
 # ---- differential test against pyspf (python3-spf), a second implementation ----
 
 DIFF_SEEDS = 150

@@ -93,7 +93,7 @@ def rtype_num(rtype):
 class Zone:
     def __init__(self, zonedata):
         self.zone = load_zone(zonedata)
-        self.log = []  # (name, type) of every question, for debugging
+        self.log = []  # (name, type, transport) of every question
 
     def lookup(self, qname, qtype, depth=0):
         """-> (rcode, [rrset...]) or None to stay silent (timeout)."""
@@ -136,7 +136,7 @@ class Zone:
         if not q.question:
             return None
         qn = q.question[0]
-        self.log.append((str(qn.name), dns.rdatatype.to_text(qn.rdtype)))
+        self.log.append((str(qn.name), dns.rdatatype.to_text(qn.rdtype), "udp" if udp else "tcp"))
         res = self.lookup(qn.name, qn.rdtype)
         if res is None:
             return None
