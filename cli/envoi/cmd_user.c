@@ -163,7 +163,7 @@ static int user_hash(struct user_cli *c)
         fprintf(stderr, "envoi user: the passwords differ\n");
     if (rc < 0) {
         if (rc == -1)
-            fprintf(stderr, "envoi user: no password (give --password P, --password-stdin, or type it on a terminal)\n");
+            fprintf(stderr, "envoi user: no password (give --password P, --password-stdin, or use a terminal)\n");
         sodium_memzero(pw, sizeof pw);
         return -1;
     }

@@ -310,23 +310,24 @@ def wait_login(port, ca, user, password, want, timeout):
 
 def test_user_added_and_deleted_within_one_poll(lab, envoi, sub_cert):
     poll = 2
+    slack = 2.5  # the pull, the parse and one argon2id login on a busy 2-core machine
     l = lab("--poll", str(poll))
     assert try_plain(l.p465, sub_cert.ca, "dave", "dave pw") == 535
     r = envoi("user", "add", "dave", "--remote", l.repo, "--password", "dave pw")
     assert r.returncode == 0, r.stderr
-    took = wait_login(l.p465, sub_cert.ca, "dave@example.test", "dave pw", 235, poll + 1.5)
-    assert took <= poll + 1.5
+    took = wait_login(l.p465, sub_cert.ca, "dave@example.test", "dave pw", 235, poll + slack)
+    assert took <= poll + slack
     # a session opened before the reload stays up across it
     s = smtps(l.p465, sub_cert.ca)
     s.login("carol", PASSWORDS["carol"])
     r = envoi("user", "passwd", "dave", "--remote", l.repo, "--password", "new dave pw")
     assert r.returncode == 0, r.stderr
-    wait_login(l.p465, sub_cert.ca, "dave", "new dave pw", 235, poll + 1.5)
+    wait_login(l.p465, sub_cert.ca, "dave", "new dave pw", 235, poll + slack)
     assert try_plain(l.p465, sub_cert.ca, "dave", "dave pw") == 535
     r = envoi("user", "del", "dave", "--remote", l.repo)
     assert r.returncode == 0, r.stderr
-    took = wait_login(l.p465, sub_cert.ca, "dave", "new dave pw", 535, poll + 1.5)
-    assert took <= poll + 1.5
+    took = wait_login(l.p465, sub_cert.ca, "dave", "new dave pw", 535, poll + slack)
+    assert took <= poll + slack
     assert metrics(l.admin)["envoi_users"] == 3   # alice, bob, carol again
     s.sendmail("carol@example.test", ["rcpt@dest.test"], b"Subject: across reloads\r\n\r\nstill here\r\n")
     s.quit()
