@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     ldns_pkt *q = NULL;
-    if (ldns_wire2pkt(&q, data, size) != LDNS_STATUS_OK)
+    if (!dns_tsig_wire_ok(data, size) || ldns_wire2pkt(&q, data, size) != LDNS_STATUS_OK)
         return 0;
     const struct dns_tsig_key *key = NULL;
     dns_tsig_verify(q, data, size, &keys, &key);

@@ -296,6 +296,52 @@ static long tsig_offset(const uint8_t *w, size_t len)
     return rrs ? (long)last : -1;
 }
 
+int dns_tsig_wire_ok(const uint8_t *w, size_t len)
+{
+    if (len < 12)
+        return 1;
+    size_t p = 12;
+    unsigned qd = (unsigned)(w[4] << 8 | w[5]);
+    unsigned an = (unsigned)(w[6] << 8 | w[7]), ns = (unsigned)(w[8] << 8 | w[9]);
+    unsigned ar = (unsigned)(w[10] << 8 | w[11]);
+    unsigned tsigs = 0, last_is_tsig = 0;
+    /* Every record must lie inside the message and the message must end
+     * with the last one: ldns leaks records on some inconsistent messages,
+     * so those never reach it. */
+    for (unsigned i = 0; i < qd + an + ns + ar; i++) {
+        for (;;) {
+            if (p >= len)
+                return 0;
+            uint8_t c = w[p];
+            if (c == 0) { p++; break; }
+            if ((c & 0xc0) == 0xc0) { p += 2; break; }
+            if (c & 0xc0)
+                return 0;
+            p += (size_t)c + 1;
+        }
+        if (i < qd) {
+            p += 4;
+            if (p > len)
+                return 0;
+            continue;
+        }
+        if (p + 10 > len)
+            return 0;
+        unsigned type = (unsigned)(w[p] << 8 | w[p + 1]);
+        size_t rdlen = (size_t)(w[p + 8] << 8 | w[p + 9]);
+        unsigned cls = (unsigned)(w[p + 2] << 8 | w[p + 3]);
+        if (cls == LDNS_RR_CLASS_IN && ((type == LDNS_RR_TYPE_A && rdlen != 4) ||
+                                        (type == LDNS_RR_TYPE_AAAA && rdlen != 16)))
+            return 0; /* (UPDATE deletes carry class ANY/NONE and no rdata) */
+        last_is_tsig = type == LDNS_RR_TYPE_TSIG;
+        tsigs += last_is_tsig;
+        p += 10 + rdlen;
+        if (p > len)
+            return 0;
+    }
+    return p == len && (tsigs == 0 || (tsigs == 1 && last_is_tsig));
+}
+
 static mbedtls_md_type_t tsig_md(const char *alg)
 {
     for (size_t i = 0; i < TSIG_NALGS; i++)

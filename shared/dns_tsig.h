@@ -43,6 +43,11 @@ enum dns_tsig_status {
     DNS_TSIG_BADTIME = 18,
 };
 
+/* 0 when a message is inconsistent (a record past its end, bytes after the
+ * last record, an A/AAAA of the wrong size) or carries more than one TSIG
+ * record or one that is not last (RFC 8945 5.1): answer FORMERR. Call it
+ * before ldns_wire2pkt, which leaks memory on some such messages. */
+int dns_tsig_wire_ok(const uint8_t *wire, size_t len);
 /* Parses "NAME:ALG:BASE64". 0, or -1 with a reason. key->zone owned by key. */
 int dns_tsig_key_parse(const char *spec, struct dns_tsig_key *key, char *err, size_t errsz);
 /* Parses a `_keys` file; appends to keys. Blank lines and ';' comments skipped. */

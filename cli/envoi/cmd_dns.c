@@ -100,7 +100,8 @@ static int send_and_check(const char *server, int tcp, ldns_pkt *q, const struct
     if (n < 0)
         return 2;
     ldns_pkt *r = NULL;
-    if (ldns_wire2pkt(&r, ans, (size_t)n) != LDNS_STATUS_OK || ldns_pkt_id(r) != ldns_pkt_id(q)) {
+    if (!dns_tsig_wire_ok(ans, (size_t)n) || ldns_wire2pkt(&r, ans, (size_t)n) != LDNS_STATUS_OK ||
+        ldns_pkt_id(r) != ldns_pkt_id(q)) {
         fprintf(stderr, "envoi dns: malformed answer\n");
         ldns_pkt_free(r);
         return 2;
@@ -309,8 +310,9 @@ static int do_update(struct dnscmd_opts *o)
         dns_tsig_key_clear(&key);
         return 2;
     }
-    /* ldns_update_pkt_new takes the zone name and the update section. */
+    /* ldns_update_pkt_new takes the zone name and copies the update section. */
     ldns_pkt *q = ldns_update_pkt_new(zone, LDNS_RR_CLASS_IN, NULL, up, NULL);
+    ldns_rr_list_deep_free(up);
     int rc = send_and_check(o->server, 1, q, &key, 0);
     if (rc == 0)
         printf("update %s %s: done\n", op, o->pos[1]);

@@ -244,7 +244,8 @@ void primary_query_cb(struct dns_req *req, void *arg)
         return;
     }
     ldns_pkt *q = NULL;
-    if (ldns_wire2pkt(&q, req->wire, req->len) != LDNS_STATUS_OK) {
+    if (!dns_tsig_wire_ok(req->wire, req->len) ||
+        ldns_wire2pkt(&q, req->wire, req->len) != LDNS_STATUS_OK) {
         send_formerr_raw(req);
         dns_srv_done(req);
         return;

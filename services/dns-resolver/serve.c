@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns_tsig.h"
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
@@ -110,7 +111,8 @@ void serve_query_cb(struct dns_req *req, void *arg)
         return;
     }
     ldns_pkt *q = NULL;
-    if (ldns_wire2pkt(&q, req->wire, req->len) != LDNS_STATUS_OK) {
+    if (!dns_tsig_wire_ok(req->wire, req->len) ||
+        ldns_wire2pkt(&q, req->wire, req->len) != LDNS_STATUS_OK) {
         reply_header(req, LDNS_RCODE_FORMERR);
         dns_srv_done(req);
         return;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns_tsig.h"
 #include "metrics.h"
 #include "resolver.h"
 
@@ -63,7 +64,7 @@ static ldns_pkt *up_accept(struct up_query *u, const uint8_t *data, size_t len)
     if (len < 12 || ((data[0] << 8) | data[1]) != u->id || !(data[2] & 0x80))
         return NULL;
     ldns_pkt *p = NULL;
-    if (ldns_wire2pkt(&p, data, len) != LDNS_STATUS_OK)
+    if (!dns_tsig_wire_ok(data, len) || ldns_wire2pkt(&p, data, len) != LDNS_STATUS_OK)
         return NULL;
     const ldns_rr_list *q = ldns_pkt_question(p);
     if (ldns_rr_list_rr_count(q) != 1 ||

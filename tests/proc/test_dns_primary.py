@@ -387,8 +387,7 @@ def test_broken_commit_keeps_the_last_good_zone(primary, envoi):
 def test_poll_picks_up_commits(tmp_path, start_service):
     url, work = make_repo(tmp_path)
     port = free_port()
-    start_service("dns-primary", "--listen", f"127.0.0.1:{port}", "--remote", url,
-                  "--poll", "1", ready_port=port)
+    start_primary(start_service, url, port, poll="1")
     bump(work, 2026010170)
     wait_serial(port, "zt.test", 2026010170, timeout=10)
 

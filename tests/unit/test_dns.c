@@ -190,6 +190,16 @@ static void test_tsig_sign_verify(void **state)
         ldns_wire2pkt(&rp, rw, rl);
         assert_int_equal(dns_tsig_verify_response(rp, rw, rl, used, dns_tsig_mac(p)), DNS_TSIG_OK);
         assert_int_equal(dns_tsig_verify_response(rp, rw, rl, used, NULL), DNS_TSIG_BADSIG);
+        /* the wire check: one TSIG, last, nothing after it */
+        assert_int_equal(dns_tsig_wire_ok(wire, len), 1);
+        assert_int_equal(dns_tsig_wire_ok(wire, len - 1), 0);
+        uint8_t *two = malloc(2 * len);
+        size_t tsig_at = 12 + ldns_rdf_size(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0))) + 4;
+        memcpy(two, wire, len);
+        memcpy(two + len, wire + tsig_at, len - tsig_at);
+        two[11] = 2; /* arcount: two TSIG records */
+        assert_int_equal(dns_tsig_wire_ok(two, len + len - tsig_at), 0);
+        free(two);
         /* one flipped bit in the question: BADSIG */
         wire[14] ^= 0x20;
         ldns_pkt *t = NULL;
