@@ -49,6 +49,23 @@ static int is_meta(ldns_rr_type t)
            t == LDNS_RR_TYPE_TKEY;
 }
 
+/* Types an UPDATE may add: what mail, ACME and delegation need. Others are
+ * REFUSED: every added record must survive the zone file's text form, and
+ * ldns's text parser leaks on some rarely used types (IPSECKEY). */
+static int updatable(ldns_rr_type t)
+{
+    static const ldns_rr_type ok[] = {
+        LDNS_RR_TYPE_A,     LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_CNAME, LDNS_RR_TYPE_MX,
+        LDNS_RR_TYPE_NS,    LDNS_RR_TYPE_PTR,  LDNS_RR_TYPE_SRV,   LDNS_RR_TYPE_TXT,
+        LDNS_RR_TYPE_CAA,   LDNS_RR_TYPE_TLSA, LDNS_RR_TYPE_SSHFP, LDNS_RR_TYPE_DS,
+        LDNS_RR_TYPE_HINFO, LDNS_RR_TYPE_SOA,  LDNS_RR_TYPE_NAPTR, LDNS_RR_TYPE_SPF,
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (ok[i] == t)
+            return 1;
+    return 0;
+}
+
 const ldns_rdf *dns_update_zone(const ldns_pkt *upd)
 {
     const ldns_rr_list *zo = ldns_pkt_question(upd);
@@ -150,6 +167,8 @@ static ldns_pkt_rcode prescan(const ldns_rdf *origin, const ldns_rr_list *up)
             if (t == LDNS_RR_TYPE_ANY || is_meta(t) || ldns_rr_rd_count(u) == 0 ||
                 (d && ldns_rr_rd_count(u) < ldns_rr_descriptor_minimum(d)))
                 return LDNS_RCODE_FORMERR;
+            if (!updatable(t))
+                return LDNS_RCODE_REFUSED;
             break;
         }
         case LDNS_RR_CLASS_ANY:
