@@ -7,6 +7,9 @@
 #include <string.h>
 
 #define CONN_READ_BUF 65536
+#define CONN_WQ_HIGH (1024 * 1024) /* queued output that stops our reading... */
+#define CONN_WQ_LOW (256 * 1024)   /* ...until it drains below this */
+#define CONN_LINGER_MS 2000        /* a graceful close waits this long for the peer to read */
 
 struct conn_wreq {
     uv_write_t req;
@@ -26,6 +29,9 @@ static void conn_closed_cb(uv_handle_t *h)
 
 static void conn_close_handles(struct conn *c)
 {
+    if (c->handles_closing)
+        return;
+    c->handles_closing = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
     uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
@@ -34,6 +40,11 @@ static void conn_close_handles(struct conn *c)
 static void conn_shutdown_cb(uv_shutdown_t *req, int status)
 {
     conn_close_handles(req->data);
+}
+
+static void conn_linger_cb(uv_timer_t *t)
+{
+    conn_close_handles(t->data);
 }
 
 void conn_close(struct conn *c, int graceful)
@@ -52,13 +63,24 @@ void conn_close(struct conn *c, int graceful)
     }
     c->shutdown_req.data = c;
     if (!graceful || !c->established ||
-        uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, conn_shutdown_cb) != 0)
+        uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, conn_shutdown_cb) != 0) {
         conn_close_handles(c);
+        return;
+    }
+    /* A peer that never reads would hold the shutdown (and our exit) forever. */
+    uv_timer_start(&c->timer, conn_linger_cb, CONN_LINGER_MS, 0);
 }
+
+static void conn_start_reading(struct conn *c);
 
 static void conn_write_cb(uv_write_t *req, int status)
 {
+    struct conn *c = req->handle->data;
     free(req->data);
+    if (c->wq_paused && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < CONN_WQ_LOW) {
+        c->wq_paused = 0;
+        conn_start_reading(c);
+    }
 }
 
 static void conn_write_raw(struct conn *c, const char *data, size_t len)
@@ -78,6 +100,16 @@ static void conn_write_raw(struct conn *c, const char *data, size_t len)
     if (rc < 0) {
         free(w); /* per libuv: on error the callback never runs */
         c->ops->eof(c, uv_strerror(rc));
+        return;
+    }
+    /* Replies only follow input: not reading bounds what we queue for a
+     * peer that sends without reading. */
+    if (!c->wq_paused && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > CONN_WQ_HIGH) {
+        c->wq_paused = 1;
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        }
     }
 }
 
@@ -161,6 +193,7 @@ static void conn_timer_cb(uv_timer_t *t)
         c->ops->timeout(c);
 }
 
+
 void conn_touch(struct conn *c, uint64_t timeout_ms)
 {
     if (timeout_ms)
@@ -185,7 +218,7 @@ static int conn_setup(struct conn *c, uv_loop_t *loop, const struct conn_ops *op
 
 static void conn_start_reading(struct conn *c)
 {
-    if (!c->paused && !c->reading && !c->closing) {
+    if (!c->paused && !c->wq_paused && !c->reading && !c->closing) {
         uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
         c->reading = 1;
     }

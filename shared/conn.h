@@ -35,6 +35,8 @@ struct conn {
     void *data;
     struct tls_session tls;
     int has_tls, reading, closing, nclosed, paused, established;
+    int wq_paused;       /* reading stopped because the peer does not read our writes */
+    int handles_closing; /* uv_close issued on both handles */
     uint64_t timeout_ms;
     char peer[NET_IP_MAX];
     char tls_desc[128];  /* "TLSv1.2 <cipher>" once TLS is up */
@@ -54,7 +56,8 @@ void conn_touch(struct conn *c, uint64_t timeout_ms);
 /* Stops / resumes delivering reads (backpressure). */
 void conn_pause(struct conn *c);
 void conn_resume(struct conn *c);
-/* Closes; graceful=1 flushes queued writes first. Idempotent. */
+/* Closes; graceful=1 flushes queued writes first, for at most CONN_LINGER_MS.
+ * Idempotent. */
 void conn_close(struct conn *c, int graceful);
 
 #endif

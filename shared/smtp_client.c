@@ -166,6 +166,13 @@ static void smtp_cli_on_reply(struct smtp_cli *c, const struct smtp_reply *r)
             conn_touch(&c->conn, c->cfg->data_timeout_ms);
             return;
         }
+        if (head->body && !head->body_sent && r->code < 400) {
+            /* Anything but 354 or an error to DATA is a broken server: a 250
+             * here must never pass for the message's acceptance, as the
+             * message was not even sent. */
+            smtp_cli_fail(c, "unexpected reply to DATA");
+            return;
+        }
         smtp_cli_pop(c, r);
         conn_touch(&c->conn, c->cfg->timeout_ms);
         smtp_cli_send_pending(c);

@@ -89,7 +89,15 @@ static void smtp_session_starttls_hook(void *arg, struct smtp_srv *srv)
         smtp_srv_tls_done(srv, 0);
 }
 
+static void smtp_session_input_room_hook(void *arg)
+{
+    struct smtp_session *s = arg;
+    if (s->conn.paused)
+        conn_resume(&s->conn);
+}
+
 static const struct smtp_srv_hooks smtp_session_hooks = {
+    .input_room = smtp_session_input_room_hook,
     .write = smtp_session_write_hook,
     .close = smtp_session_close_hook,
     .mail = smtp_session_mail_hook,

@@ -534,6 +534,8 @@ static void smtp_srv_process(struct smtp_srv *s)
         explicit_bzero(line, ll);
     }
     s->feeding = 0;
+    if (s->hooks->input_room && s->state != SMTP_S_CLOSED && !smtp_srv_backlogged(s))
+        s->hooks->input_room(s->arg);
 }
 
 int smtp_srv_feed(struct smtp_srv *s, const char *data, size_t len)

@@ -57,6 +57,9 @@ struct smtp_srv_hooks {
     /* STARTTLS was answered 220: the owner starts the handshake now and then
      * calls smtp_srv_tls_done(). */
     void (*starttls)(void *arg, struct smtp_srv *s);
+    /* The input backlog fell below SMTP_SRV_INBUF_MAX: an owner that paused
+     * reading (smtp_srv_backlogged) resumes it. Optional. */
+    void (*input_room)(void *arg);
 };
 
 struct smtp_srv_config {
