@@ -64,11 +64,22 @@ static int by_deviation(const void *a, const void *b)
     return da < db ? 1 : da > db ? -1 : 0;
 }
 
-/* log of the upper tail of chi-square with 2n degrees of freedom at x2,
- * summed in log space so that long messages neither underflow nor overflow. */
+/* Upper tail of chi-square with 2n degrees of freedom at x2: the Poisson
+ * sum e^-m * m^i / i! for i < n, m = x2/2. Every term is a probability, so
+ * the plain sum is safe while e^-m is a normal double; past that it is
+ * summed in log space (slower: one log and one exp per term). */
 static double chi2q(double x2, int n)
 {
-    double m = x2 / 2, lt = -m, ls = lt;
+    double m = x2 / 2;
+    if (m < 700) {
+        double term = exp(-m), sum = term;
+        for (int i = 1; i < n; i++) {
+            term *= m / i;
+            sum += term;
+        }
+        return sum > 1 ? 1 : sum;
+    }
+    double lt = -m, ls = lt;
     for (int i = 1; i < n; i++) {
         lt += log(m / i);
         double hi = ls > lt ? ls : lt, lo = ls > lt ? lt : ls;

@@ -3,7 +3,8 @@
 
 Input lines: "<truth> <verdict> <score>", truth spam|ham, verdict yes|no|unknown,
 score in [0, 1]. Prints one markdown table row:
-  | tool | ham false positives | spam caught | unknown | AUC | msgs/s | speed vs bogofilter |
+  | tool | ham false positives | spam caught | unknown | AUC | msgs/s | speed vs bogofilter | [CPU s | CPU ratio |]
+(the CPU ratio is bogofilter's CPU seconds / this tool's: > 1 means faster)
 With --cutoff X the verdicts are recomputed as a binary split at X (score >= X: yes).
 """
 import argparse
@@ -33,6 +34,8 @@ def main():
     ap.add_argument("results")
     ap.add_argument("--rate", type=float, default=0.0, help="messages per second")
     ap.add_argument("--base-rate", type=float, default=0.0, help="bogofilter messages per second")
+    ap.add_argument("--cpu", type=float, help="CPU seconds (user + sys) for the test set")
+    ap.add_argument("--base-cpu", type=float, help="bogofilter's CPU seconds")
     ap.add_argument("--cutoff", type=float)
     a = ap.parse_args()
     rows = []
@@ -51,7 +54,7 @@ def main():
     print(f"| {a.name} | {100 * fp / len(ham):.2f}% ({fp}/{len(ham)}) "
           f"| {100 * caught / len(spam):.2f}% ({caught}/{len(spam)}) "
           f"| {100 * unk / len(rows):.2f}% ({unk}) | {auc([(r[0], r[2]) for r in rows]):.5f} "
-          f"| {a.rate:.0f} | {ratio} |")
+          f"| {a.rate:.0f} | {ratio} |" + (f" {a.cpu:.2f} | {a.base_cpu / a.cpu:.2f}x |" if a.cpu else ""))
 
 
 if __name__ == "__main__":
