@@ -196,6 +196,37 @@ static int convert_rr(const ldns_rr *rr, dnsq_rr *o)
     return 0;
 }
 
+/* Fills out from a parsed response: rcode and the answer section. */
+static void answer_from_pkt(const ldns_pkt *pkt, dnsq_answer *out)
+{
+    out->rcode = ldns_pkt_get_rcode(pkt);
+    ldns_rr_list *ans = ldns_pkt_answer(pkt);
+    size_t n = ans ? ldns_rr_list_rr_count(ans) : 0;
+    if (n > DNSQ_RR_MAX)
+        n = DNSQ_RR_MAX;
+    if (n && !(out->rr = calloc(n, sizeof *out->rr))) {
+        out->rcode = DNSQ_TIMEOUT;
+        n = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (convert_rr(ldns_rr_list_rr(ans, i), &out->rr[out->n]) == 0)
+            out->n++;
+        else
+            free(out->rr[out->n].data);
+}
+
+int dnsq_answer_from_wire(const uint8_t *wire, size_t len, dnsq_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rcode = DNSQ_TIMEOUT;
+    ldns_pkt *pkt = NULL;
+    if (ldns_wire2pkt(&pkt, wire, len) != LDNS_STATUS_OK || !pkt)
+        return -1;
+    answer_from_pkt(pkt, out);
+    ldns_pkt_free(pkt);
+    return 0;
+}
+
 int dnsq_query(dnsq *q, const char *name, uint16_t type, dnsq_answer *out)
 {
     memset(out, 0, sizeof *out);
@@ -213,20 +244,7 @@ int dnsq_query(dnsq *q, const char *name, uint16_t type, dnsq_answer *out)
         ldns_pkt_free(pkt);
         return 0;
     }
-    out->rcode = ldns_pkt_get_rcode(pkt);
-    ldns_rr_list *ans = ldns_pkt_answer(pkt);
-    size_t n = ans ? ldns_rr_list_rr_count(ans) : 0;
-    if (n > DNSQ_RR_MAX)
-        n = DNSQ_RR_MAX;
-    if (n && !(out->rr = calloc(n, sizeof *out->rr))) {
-        out->rcode = DNSQ_TIMEOUT;
-        n = 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (convert_rr(ldns_rr_list_rr(ans, i), &out->rr[out->n]) == 0)
-            out->n++;
-        else
-            free(out->rr[out->n].data);
+    answer_from_pkt(pkt, out);
     ldns_pkt_free(pkt);
     return 0;
 }

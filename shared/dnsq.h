@@ -33,5 +33,8 @@ void dnsq_free(dnsq *q);
  * -1 if the name cannot be put in a query (reported as rcode FORMERR 1). */
 int dnsq_query(dnsq *q, const char *name, uint16_t type, dnsq_answer *out);
 void dnsq_answer_free(dnsq_answer *a);
+/* Decodes a DNS response message (wire form) into *out the way dnsq_query
+ * does. Returns 0, or -1 if ldns cannot parse it (out then says timeout). */
+int dnsq_answer_from_wire(const uint8_t *wire, size_t len, dnsq_answer *out);
 
 #endif
