@@ -99,7 +99,7 @@ up() {
     # One builder stage feeds every envoi service; the git server is its own
     # small stage. The legacy builder prints a deprecation notice: not ours.
     local target tag out
-    for target in runtime:"$IMAGE" git:envoi-git:lab; do
+    for target in runtime:"$IMAGE" git:envoi-git:lab nsd:envoi-nsd:lab; do
         tag=${target#*:}; target=${target%%:*}
         log "building $tag"
         if ! out=$(docker build -q -f "$ROOT/docker/Dockerfile" --target "$target" -t "$tag" \

@@ -357,3 +357,42 @@ def test_submission_refuses_without_tls_or_with_bad_password(lab_user):
     assert r.returncode != 0
     assert re.search(r"^<~\* +535 ", out, re.M), out
     assert sink_files_with(token) == []
+
+
+def spf_ip4(zone_file):
+    """The ip4: addresses of the SPF record at the apex of an outside zone."""
+    text = (ROOT / "zone-repo" / "outside" / zone_file).read_text()
+    m = re.search(r'^@\s+(?:\d+\s+)?IN\s+TXT\s+"(v=spf1[^"]*)"', text, re.M)
+    assert m, "no SPF record in zone-repo/outside/" + zone_file
+    return re.findall(r"ip4:([0-9.]+)", m.group(1))
+
+
+def auth_results(msg):
+    m = re.search(rb"(?ms)^Authentication-Results:.*?(?=^\S)", msg)
+    assert m, msg[:2000]
+    return re.sub(rb"\s+", b" ", m.group(0)).decode()
+
+
+def test_verifier_checks_spf_through_resolver_and_outside_nsd(stack):
+    """The MX asks dns-resolver, which iterates from the private root via
+    dns-primary to the outside world's NSD: mail from gmail.test's own MTA
+    address (from its SPF record) passes, the same sender from the host fails."""
+    allowed = spf_ip4("gmail.test")
+    assert allowed
+    token = uuid.uuid4().hex
+    r = run(["docker", "run", "--rm", "--network", PROJECT + "_internet", "--ip", allowed[0],
+             "envoi:lab", "envoi", "send", "--server", "10.77.0.10:25", "--helo", "mx.gmail.test",
+             "--from", "bob@gmail.test", "--to", "alice@envoi.test",
+             "--subject", "spf pass %s" % token, "--body", "from gmail.test's MTA", "--quiet"],
+            timeout=120)
+    assert r.returncode == 0
+    ar = auth_results(wait_sink_file(token))
+    assert "spf=pass smtp.mailfrom=bob@gmail.test" in ar, ar
+
+    token = uuid.uuid4().hex
+    r = run(["swaks", "--server", BIND, "--port", "25", "--helo", "forger.example.test",
+             "--from", "bob@gmail.test", "--to", "alice@envoi.test",
+             "--header", "Subject: spf fail %s" % token, "--timeout", "30"], check=False)
+    assert r.returncode == 0, r.stdout.decode(errors="replace")
+    ar = auth_results(wait_sink_file(token))
+    assert "spf=fail smtp.mailfrom=bob@gmail.test" in ar, ar
