@@ -32,8 +32,11 @@ def run(cmd, timeout=120, check=True, **kw):
 
 @pytest.fixture(scope="module")
 def stack():
-    # lab.sh up installs/starts docker if needed, builds the image and waits
-    # until every container reports healthy; any failure there fails here.
+    # A stack left over (a killed run, a `make up`) keeps its volumes, e.g. an
+    # older seed of the git repository: start from nothing. lab.sh up then
+    # installs/starts docker if needed, builds the images and waits until
+    # every container reports healthy; any failure there fails here.
+    run([LAB, "down"], timeout=300, check=False)
     run([LAB, "up"], timeout=1500)
     yield
     if os.environ.get("ENVOI_E2E_KEEP") != "1":
