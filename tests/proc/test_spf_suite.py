@@ -141,6 +141,19 @@ def test_tcp_fallback_and_timeout():
         srv.stop()
 
 
+def test_ipv6_nameserver():
+    """--nameserver [::1]:PORT reaches a server listening on IPv6 loopback."""
+    srv = ZoneServer({"v6.test": [{"TXT": "v=spf1 ip6:2001:db8::/32 -all"}]}, host="::1")
+    try:
+        out = subprocess.run([ENVOI, "spf", "check", "--ip", "2001:db8::25", "--sender", "u@v6.test",
+                              "--helo", "h.test", "--nameserver", "[::1]:%d" % srv.port,
+                              "--timeout", str(TIMEOUT_MS)], capture_output=True, timeout=30)
+        assert out.stdout.decode().split("\n")[0] == "pass", out.stdout
+        assert ("v6.test.", "TXT", "udp") in srv.zone.log
+    finally:
+        srv.stop()
+
+
 # ---- differential tests against pyspf (python3-spf) and Mail::SPF (libmail-spf-perl) ----
 
 DIFF_SEEDS = 150

@@ -13,6 +13,7 @@ with the semantics of python3-spf's testspf.py driver:
 Records are emitted one RRset per record so duplicates and order survive.
 UDP answers over 512 bytes are truncated (TC) so the client retries on TCP.
 """
+import socket
 import socketserver
 import struct
 import threading
@@ -193,16 +194,25 @@ class _ThreadTCP(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
-class ZoneServer:
-    """Serves a Zone on 127.0.0.1:<port> over UDP and TCP until stop()."""
+class _ThreadUDP6(_ThreadUDP):
+    address_family = socket.AF_INET6
 
-    def __init__(self, zonedata):
+
+class _ThreadTCP6(_ThreadTCP):
+    address_family = socket.AF_INET6
+
+
+class ZoneServer:
+    """Serves a Zone on 127.0.0.1 (or ::1) :<port> over UDP and TCP until stop()."""
+
+    def __init__(self, zonedata, host="127.0.0.1"):
         self.zone = Zone(zonedata)
+        udp_cls, tcp_cls = (_ThreadUDP6, _ThreadTCP6) if ":" in host else (_ThreadUDP, _ThreadTCP)
         for _ in range(50):
-            self.udp = _ThreadUDP(("127.0.0.1", 0), _UDP)
+            self.udp = udp_cls((host, 0), _UDP)
             self.port = self.udp.server_address[1]
             try:
-                self.tcp = _ThreadTCP(("127.0.0.1", self.port), _TCP)
+                self.tcp = tcp_cls((host, self.port), _TCP)
                 break
             except OSError:
                 self.udp.server_close()
