@@ -70,7 +70,7 @@ static int is_tag(const char *t, size_t tn, const char *name)
 
 int dmarc_record_parse(const char *txt, size_t len, dmarc_record *r, const char **err)
 {
-    static const char *dummy;
+    const char *dummy; /* not static: parsers run on several threads */
     if (!err)
         err = &dummy;
     memset(r, 0, sizeof *r);

@@ -344,7 +344,7 @@ static int parse_modifier(const char *rec, size_t off, size_t n, size_t nl, spf_
 
 int spf_record_parse(const char *txt, size_t len, spf_record *r, const char **err)
 {
-    static const char *dummy;
+    const char *dummy; /* not static: parsers run on several threads */
     if (!err)
         err = &dummy;
     memset(r, 0, offsetof(spf_record, terms));
