@@ -5,7 +5,7 @@
  * base64 and quoted-printable, RFC 2047 encoded words in headers, converts
  * Latin-1 (and windows-1252) to UTF-8 (UTF-8 / US-ASCII and any other charset
  * pass through unchanged) and reduces HTML to text. It reports what it found
- * through one callback. Memory use is fixed (one walker is about 40 KB).
+ * through one callback. Memory use is fixed (one walker is about 33 KB).
  *
  * Malformed input never stops the walk: a missing or wrong boundary leaves
  * the text in the enclosing part, bad base64 characters are skipped, NUL bytes

@@ -331,6 +331,38 @@ static void test_param(void **state)
     assert_string_equal(out, "x");
 }
 
+static void test_decode_header_edges(void **state)
+{
+    (void)state;
+    char out[64];
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"plain  text", "plain  text"},
+        {"=?utf-8?x?abc?=", "=?utf-8?x?abc?="},            /* unknown encoding: as written */
+        {"=?utf-8?q?unterminated", "=?utf-8?q?unterminated"}, /* no ?= */
+        {"=?", "=?"},
+        {"=?utf-8?b?####?=", ""},                           /* no base64 at all: nothing */
+        {"a =?us-ascii?q?b?= c", "a b c"},
+        {"=?utf-8?q?a?=\r\n\t=?utf-8?q?b?=", "ab"},         /* folded between words */
+        {"=?utf-8*en?q?lang?=", "lang"},                    /* RFC 2231 language suffix */
+        {"=?iso-8859-1?q?=FF=?=", "\xc3\xbf="},               /* a lone "=" at the end stays */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = mime_decode_header(cases[i].in, strlen(cases[i].in), out, sizeof out);
+        assert_int_equal(n, strlen(out));
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("case %zu: '%s' -> '%s', want '%s'", i, cases[i].in, out, cases[i].want);
+    }
+    /* bounded output, always NUL-terminated */
+    assert_int_equal(mime_decode_header("abcdef", 6, out, 4), 3);
+    assert_string_equal(out, "abc");
+    assert_int_equal(mime_decode_header("=?iso-8859-1?q?=E9=E9?=", 23, out, 4), 2); /* a 2-byte char does not fit twice */
+    assert_string_equal(out, "\xc3\xa9");
+    assert_int_equal(mime_decode_header("abc", 3, out, 1), 0);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_no_blank_line_and_garbage),
         cmocka_unit_test(test_param),
+        cmocka_unit_test(test_decode_header_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
