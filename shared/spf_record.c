@@ -323,7 +323,8 @@ static int parse_modifier(const char *rec, size_t off, size_t n, size_t nl, spf_
     t->aoff = (uint16_t)vo;
     t->alen = (uint16_t)vn;
     if (t->kind == SPF_K_UNKNOWN_MOD) {
-        if (spf_macro_check(rec + vo, vn, 0) != 0) {
+        /* never expanded, so the letters of exp text (c, r, t) are no error here */
+        if (spf_macro_check(rec + vo, vn, 1) != 0) {
             *err = "bad macro in modifier";
             return -1;
         }
