@@ -115,7 +115,12 @@ static int spf_check(int argc, char **argv)
     }
     if (dexp)
         spf_set_default_exp(c, dexp);
-    spf_begin(c, ip, sender, helo, receiver);
+    if (spf_begin(c, ip, sender, helo, receiver) != 0) {
+        fprintf(stderr, "envoi spf: --ip %s is not an IPv4 or IPv6 address\n", ip);
+        spf_free(c);
+        dnsq_free(dq);
+        return 2;
+    }
     int queries = 0;
     while (spf_step(c) == SPF_NEED_DNS) {
         if (++queries > SPF_CLI_MAX_QUERIES) {
