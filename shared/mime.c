@@ -295,7 +295,10 @@ static void header_line(struct mime_walker *w, const char *p, size_t n, int star
         return;
     }
     const char *colon = memchr(p, ':', n);
-    if (!colon || memchr(p, ' ', (size_t)(colon - p))) {
+    size_t nlen = colon ? (size_t)(colon - p) : 0;
+    while (nlen && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t'))
+        nlen--; /* "Subject :" is old syntax, still a header */
+    if (!colon || !nlen || memchr(p, ' ', nlen) || memchr(p, '\t', nlen)) {
         /* Not a header: the blank line is missing; the body starts here. */
         end_headers(w);
         body_line(w, p, n, start, nl);

@@ -305,6 +305,11 @@ static void test_no_blank_line_and_garbage(void **state)
     WALK("Subject: x\r\nthis line is not a header\r\nmore text\r\n", &c, NULL);
     assert_non_null(strstr(c.body, "this line is not a header"));
     col_free(&c);
+    WALK("Subject : spaced\r\nX-Two\t: y\r\nnot a: header\r\n", &c, NULL);
+    assert_string_equal(c.subj, "spaced");
+    assert_int_equal(c.headers, 1);
+    assert_string_equal(c.body, "not a: header\n");
+    col_free(&c);
     WALK("", &c, NULL);
     assert_int_equal(c.nbody, 0);
     col_free(&c);
