@@ -141,6 +141,17 @@ def test_tcp_fallback_and_timeout():
         srv.stop()
 
 
+def test_cli_usage_errors():
+    """Usage errors exit 2 with a message; a computed result exits 0."""
+    for args in (["spf"], ["spf", "check"], ["spf", "check", "--ip", "192.0.2.1"],
+                 ["spf", "check", "--ip", "1.2.3", "--sender", "u@x.test", "--helo", "h"],
+                 ["spf", "check", "--ip", "192.0.2.1", "--sender", "u@x.test", "--bogus"],
+                 ["spf", "dmarc"], ["spf", "org-domain"]):
+        out = subprocess.run([ENVOI] + args, capture_output=True, timeout=10)
+        assert out.returncode == 2, (args, out)
+        assert out.stderr, args
+
+
 def test_ipv6_nameserver():
     """--nameserver [::1]:PORT reaches a server listening on IPv6 loopback."""
     srv = ZoneServer({"v6.test": [{"TXT": "v=spf1 ip6:2001:db8::/32 -all"}]}, host="::1")
