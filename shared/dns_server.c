@@ -10,6 +10,8 @@
 #include "log.h"
 #include "net.h"
 
+#define DNS_SRV_MMSG 8
+
 struct tconn {
     uv_tcp_t h;
     uv_timer_t idle;
@@ -34,7 +36,9 @@ struct dns_srv {
     int udp_pending; /* UDP requests not yet done */
     int stopping;
     struct tconn *conns;
-    uint8_t rbuf[DNS_SRV_UDP_MAX];
+    /* Room for DNS_SRV_MMSG datagrams of 64 KiB: libuv then reads a batch
+     * per system call (recvmmsg). */
+    uint8_t rbuf[DNS_SRV_MMSG * 65536];
 };
 
 struct uwrite {
@@ -214,8 +218,8 @@ static void udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
                         unsigned flags)
 {
     struct dns_srv *s = u->data;
-    if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || s->stopping)
-        return;
+    if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || s->stopping || (size_t)nread > DNS_SRV_UDP_MAX)
+        return; /* (nread 0 with UV_UDP_MMSG_FREE ends a batch: the buffer is ours) */
     struct dns_req *r = req_new(s, (const uint8_t *)buf->base, (size_t)nread);
     if (!r)
         return;
@@ -317,7 +321,7 @@ int dns_srv_start(uv_loop_t *loop, const char *addr, dns_srv_query_cb cb, void *
     s->loop = loop;
     s->cb = cb;
     s->arg = arg;
-    uv_udp_init(loop, &s->udp);
+    uv_udp_init_ex(loop, &s->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
     uv_tcp_init(loop, &s->tcp);
     s->udp.data = s->tcp.data = s;
     s->handles = 2;

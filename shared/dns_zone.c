@@ -11,27 +11,68 @@
 
 #define DNS_LABELS_MAX 128
 
-static int zone_name_cmp(const ldns_rdf *a, const ldns_rdf *b) { return ldns_dname_compare(a, b); }
+static uint8_t lc(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
+
+static uint32_t name_hash(const uint8_t *k, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 16777619u;
+    return h;
+}
+
+/* The node whose canonical (lower-case) wire name is k[0..n). */
+static const struct dns_node *find_lc(const struct dns_zone *z, const uint8_t *k, size_t n)
+{
+    if (!z->hash)
+        return NULL;
+    for (size_t i = name_hash(k, n) & z->hmask;; i = (i + 1) & z->hmask) {
+        uint32_t v = z->hash[i];
+        if (!v)
+            return NULL;
+        const struct dns_node *nd = &z->nodes[v - 1];
+        if (ldns_rdf_size(nd->name) == n && memcmp(ldns_rdf_data(nd->name), k, n) == 0)
+            return nd;
+    }
+}
+
+/* Lower-cases a wire name into out (LDNS_MAX_DOMAINLEN + 1 bytes); its size or 0. */
+static size_t lower_wire(const ldns_rdf *name, uint8_t *out)
+{
+    size_t n = ldns_rdf_size(name);
+    if (n == 0 || n > LDNS_MAX_DOMAINLEN + 1)
+        return 0;
+    const uint8_t *d = ldns_rdf_data(name);
+    for (size_t i = 0; i < n; i++)
+        out[i] = lc(d[i]);
+    return n;
+}
 
 int dns_zone_contains(const struct dns_zone *z, const ldns_rdf *name)
 {
-    return ldns_dname_compare(name, z->origin) == 0 || ldns_dname_is_subdomain(name, z->origin);
+    /* Walk the labels until the rest is as long as the origin, compare. */
+    const uint8_t *d = ldns_rdf_data(name), *o = ldns_rdf_data(z->origin);
+    size_t n = ldns_rdf_size(name), on = ldns_rdf_size(z->origin), p = 0;
+    if (ldns_rdf_get_type(name) != LDNS_RDF_TYPE_DNAME)
+        return 0;
+    while (p < n && n - p > on) {
+        if (d[p] == 0 || (d[p] & 0xc0))
+            return 0;
+        p += (size_t)d[p] + 1;
+    }
+    if (p >= n || n - p != on)
+        return 0;
+    for (size_t i = 0; i < on; i++)
+        if (lc(d[p + i]) != o[i])
+            return 0;
+    return 1;
 }
 
 const struct dns_node *dns_zone_find(const struct dns_zone *z, const ldns_rdf *name)
 {
-    size_t lo = 0, hi = z->nnodes;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = zone_name_cmp(name, z->nodes[mid].name);
-        if (c == 0)
-            return &z->nodes[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    uint8_t k[LDNS_MAX_DOMAINLEN + 1];
+    size_t n = lower_wire(name, k);
+    return n ? find_lc(z, k, n) : NULL;
 }
 
 size_t dns_node_rrset(const struct dns_node *n, ldns_rr_type t, ldns_rr_list *out)
@@ -92,6 +133,7 @@ void dns_zone_free(struct dns_zone *z)
     for (size_t i = 0; i < z->nnodes; i++)
         ldns_rdf_deep_free(z->nodes[i].name);
     free(z->nodes);
+    free(z->hash);
     for (size_t i = 0; i < z->nrrs; i++)
         ldns_rr_free(z->rrs[i]);
     free(z->rrs);
@@ -183,6 +225,20 @@ static int zone_index(struct dns_zone *z, char *err, size_t errsz)
     }
     z->nodes = nodes;
     z->nnodes = w;
+    size_t hcap = 16;
+    while (hcap < w * 2)
+        hcap *= 2;
+    z->hash = calloc(hcap, sizeof *z->hash);
+    if (!z->hash)
+        return -1;
+    z->hmask = hcap - 1;
+    for (size_t i = 0; i < w; i++) {
+        const uint8_t *k = ldns_rdf_data(nodes[i].name);
+        size_t h = name_hash(k, ldns_rdf_size(nodes[i].name)) & z->hmask;
+        while (z->hash[h])
+            h = (h + 1) & z->hmask;
+        z->hash[h] = (uint32_t)i + 1;
+    }
     return 0;
 }
 
@@ -390,13 +446,6 @@ static int name_labels(const ldns_rdf *name, size_t offs[DNS_LABELS_MAX + 1])
     return n;
 }
 
-static void suffix_rdf(const ldns_rdf *name, size_t off, ldns_rdf *out)
-{
-    out->_type = LDNS_RDF_TYPE_DNAME;
-    out->_data = (uint8_t *)ldns_rdf_data(name) + off;
-    out->_size = ldns_rdf_size(name) - off;
-}
-
 static void push_soa_negative(const struct dns_zone *z, struct dns_answer *a)
 {
     /* RFC 2308 section 5: the negative TTL is min(SOA TTL, SOA MINIMUM). */
@@ -498,12 +547,16 @@ static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type
         a->rcode = LDNS_RCODE_FORMERR;
         return;
     }
-    ldns_rdf suf;
+    uint8_t ql[LDNS_MAX_DOMAINLEN + 1];
+    size_t qn = lower_wire(qname, ql);
+    if (!qn) {
+        a->rcode = LDNS_RCODE_FORMERR;
+        return;
+    }
     const struct dns_node *n = NULL;
     int k; /* qname's suffix starting at label k is the deepest existing name */
     for (k = nq - nz; k >= 0; k--) {
-        suffix_rdf(qname, qo[k], &suf);
-        const struct dns_node *m = dns_zone_find(z, &suf);
+        const struct dns_node *m = find_lc(z, ql + qo[k], qn - qo[k]);
         if (!m)
             break;
         n = m;
@@ -527,14 +580,12 @@ static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type
     }
     /* n is the closest encloser; RFC 4592: try its wildcard child. */
     uint8_t wbuf[LDNS_MAX_DOMAINLEN + 3];
-    ldns_rdf ce;
-    suffix_rdf(qname, qo[k + 1], &ce);
-    if (ldns_rdf_size(&ce) + 2 <= LDNS_MAX_DOMAINLEN) {
+    size_t cel = qn - qo[k + 1];
+    if (cel + 2 <= LDNS_MAX_DOMAINLEN + 1) {
         wbuf[0] = 1;
         wbuf[1] = '*';
-        memcpy(wbuf + 2, ldns_rdf_data(&ce), ldns_rdf_size(&ce));
-        ldns_rdf wild = {._size = ldns_rdf_size(&ce) + 2, ._type = LDNS_RDF_TYPE_DNAME, ._data = wbuf};
-        const struct dns_node *w = dns_zone_find(z, &wild);
+        memcpy(wbuf + 2, ql + qo[k + 1], cel);
+        const struct dns_node *w = find_lc(z, wbuf, cel + 2);
         if (w) {
             answer_at(z, w, qname, 1, qtype, a, depth);
             return;

@@ -34,6 +34,8 @@ struct dns_zone {
     size_t nrrs;
     struct dns_node *nodes; /* sorted in canonical order */
     size_t nnodes;
+    uint32_t *hash;         /* open addressing: node index + 1, 0 = empty */
+    size_t hmask;
 };
 
 /* What a lookup produced. an/ns/ar hold borrowed records (do not free them

@@ -24,8 +24,9 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-# The zone and a query set: existing names, CNAMEs, wildcards, referrals,
-# NXDOMAIN and NODATA, in the proportions of tests/proc/dns_data/zt.test.
+# The zone and a query set: existing names, CNAMEs, wildcards, NXDOMAIN and
+# NODATA over tests/proc/dns_data/zt.test. No referral: a resolver would
+# follow it to the delegated servers' (non-loopback) addresses.
 git init -q --bare -b main "$W/zones.git"
 git clone -q "$W/zones.git" "$W/work" 2>/dev/null
 cp tests/proc/dns_data/zt.test tests/proc/dns_data/zt.test._keys "$W/work/"
@@ -42,7 +43,6 @@ alias.zt.test A
 foo.wild.zt.test A
 bar.wild.zt.test TXT
 x.cw.zt.test A
-host.sub.zt.test A
 nope.zt.test A
 mail.zt.test TXT
 b.c.zt.test A
@@ -69,6 +69,7 @@ server:
     chroot: ""
     server-count: 1
     minimal-responses: yes
+    rrl-ratelimit: 0
     verbosity: 0
 remote-control:
     control-enable: no
@@ -141,9 +142,9 @@ def ratio(x, y):
 section = f"""## DNS
 
 Measured by `bench/dns/run.sh` ({datetime.date.today()}, {os.cpu_count()} cores, {cpu}); dnsperf
-{SECS} s per server, 8 clients, 200 queries outstanding, over UDP on 127.0.0.1. Each server runs
-pinned to core 0 (`taskset`), dnsperf on core 1: "one core" each. Query set: 16 questions over
-tests/proc/dns_data/zt.test (exact, CNAME chains, wildcards, a referral, NXDOMAIN, NODATA, SRV).
+{secs} s per server, 8 clients, 200 queries outstanding, over UDP on 127.0.0.1. Each server runs
+pinned to core 0 (`taskset`), dnsperf on core 1: "one core" each. Query set: 15 questions over
+tests/proc/dns_data/zt.test (exact, CNAME chains, wildcards, NXDOMAIN, NODATA, SRV).
 Anchors in the same run: NSD ({ver(["nsd", "-v"])}, `server-count: 1`, `minimal-responses: yes`)
 for dns-primary; unbound ({ver(["unbound", "-V"])}, `num-threads: 1`) for dns-resolver, both
 resolvers forwarding zt.test to our primary with the cache warmed first. Ratio = envoi / anchor.
@@ -155,7 +156,7 @@ resolvers forwarding zt.test to our primary with the cache warmed first. Ratio =
 
 Where we stand: see docs/DNS.md ("Performance") for what the answer path costs and what
 would close the gap.
-""".replace("{SECS}", secs)
+"""
 path = "docs/BENCHMARKS.md"
 doc = open(path).read() if os.path.exists(path) else "# Benchmarks\n\nEach section is written by its benchmark script; figures are from one run on the machine named.\n"
 if re.search(r"(?m)^## DNS\n", doc):

@@ -224,6 +224,17 @@ static void answer_query(struct primary *p, struct dns_req *req, ldns_pkt *q,
     dns_zone_answer(ze->zone, qname, qtype, &a);
     if (qtype == LDNS_RR_TYPE_ANY && !req->tcp)
         minimal_any(&a);
+    if (!key && a.rcode != LDNS_RCODE_FORMERR) {
+        struct wire_answer wa = {&a, a.rcode, ldns_pkt_edns(q), ldns_pkt_edns_do(q)};
+        size_t n = wire_answer(req->wire, req->len, &wa, req->tcp ? 65535 : udp_limit(q),
+                               ldns_buffer_begin(p->wbuf), ldns_buffer_capacity(p->wbuf));
+        if (n) {
+            dns_srv_reply(req, ldns_buffer_begin(p->wbuf), n);
+            metrics_inc("dns_responses_total", rcode_label(a.rcode));
+            dns_answer_free(&a);
+            return;
+        }
+    }
     ldns_pkt *r = primary_response(q, a.rcode);
     ldns_pkt_set_aa(r, a.aa && a.rcode != LDNS_RCODE_FORMERR);
     set_edns(r, q);

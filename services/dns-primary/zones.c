@@ -161,15 +161,18 @@ struct zone_entry *zones_find(struct zone_set *set, const ldns_rdf *name, ldns_r
         struct zone_entry *ze = &set->v[i];
         if (!zone_contains_name(ze, name))
             continue;
-        if (!best || ldns_dname_is_subdomain(ze->zone->origin, best->zone->origin)) {
+        /* Both contain name, so the longer origin is the deeper zone. */
+        size_t len = ldns_rdf_size(ze->zone->origin);
+        if (!best || len > ldns_rdf_size(best->zone->origin)) {
             second = best;
             best = ze;
-        } else if (!second || ldns_dname_is_subdomain(ze->zone->origin, second->zone->origin)) {
+        } else if (!second || len > ldns_rdf_size(second->zone->origin)) {
             second = ze;
         }
     }
     /* DS lives on the parent side of a cut. */
-    if (best && second && qtype == LDNS_RR_TYPE_DS && ldns_dname_compare(best->zone->origin, name) == 0)
+    if (best && second && qtype == LDNS_RR_TYPE_DS && ldns_rdf_size(best->zone->origin) == ldns_rdf_size(name) &&
+        ldns_dname_compare(best->zone->origin, name) == 0)
         return second;
     return best;
 }

@@ -1,0 +1,208 @@
+/* wire: the response encoder for plain (unsigned) answers.
+ * ldns's packet serializer builds a red-black tree of names for compression
+ * on every response, which the profile showed as the largest cost after the
+ * kernel; this writes the message directly: the question copied from the
+ * request, owner names and the RFC 1035 rdata names (NS, CNAME, SOA, MX,
+ * PTR) compressed against the names already written, other rdata as ldns
+ * keeps it (wire form). Signed answers still go through ldns (query.c). */
+#include <string.h>
+
+#include "primary.h"
+
+#define WIRE_DICT_MAX 64 /* names remembered for compression */
+
+struct wire {
+    uint8_t *buf;
+    size_t cap, len;
+    int overflow;
+    struct {
+        const uint8_t *name; /* lower-case wire suffix */
+        size_t len;
+        uint16_t off;
+    } dict[WIRE_DICT_MAX];
+    int ndict;
+};
+
+static uint8_t lc(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
+
+static void put(struct wire *w, const void *p, size_t n)
+{
+    if (w->overflow || w->len + n > w->cap) {
+        w->overflow = 1;
+        return;
+    }
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+}
+
+static void put16(struct wire *w, unsigned v)
+{
+    uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+    put(w, b, 2);
+}
+
+static void put32(struct wire *w, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    put(w, b, 4);
+}
+
+/* Writes a name, compressed when a suffix was written before. The
+ * dictionary keeps pointers to lower-case copies in scratch. */
+static void put_name(struct wire *w, const ldns_rdf *name, uint8_t *scratch)
+{
+    const uint8_t *d = ldns_rdf_data(name);
+    size_t n = ldns_rdf_size(name);
+    if (n == 0 || n > LDNS_MAX_DOMAINLEN + 1) {
+        w->overflow = 1;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        scratch[i] = lc(d[i]);
+    size_t p = 0;
+    while (p < n && scratch[p] != 0) {
+        for (int e = 0; e < w->ndict; e++) {
+            if (w->dict[e].len == n - p && memcmp(w->dict[e].name, scratch + p, n - p) == 0) {
+                put16(w, 0xC000u | w->dict[e].off);
+                return;
+            }
+        }
+        if (w->len < 0x3FFF && w->ndict < WIRE_DICT_MAX) {
+            w->dict[w->ndict].name = scratch + p;
+            w->dict[w->ndict].len = n - p;
+            w->dict[w->ndict].off = (uint16_t)w->len;
+            w->ndict++;
+        }
+        put(w, d + p, (size_t)d[p] + 1); /* the label as stored (case kept) */
+        p += (size_t)d[p] + 1;
+    }
+    uint8_t zero = 0;
+    put(w, &zero, 1);
+}
+
+/* Scratch space for the lower-case names the dictionary points into. */
+struct scratch {
+    uint8_t names[256][LDNS_MAX_DOMAINLEN + 1];
+    int used;
+};
+
+static uint8_t *scratch_next(struct scratch *s)
+{
+    return s->used < 256 ? s->names[s->used++] : NULL;
+}
+
+static int compressible(ldns_rr_type t)
+{
+    return t == LDNS_RR_TYPE_NS || t == LDNS_RR_TYPE_CNAME || t == LDNS_RR_TYPE_SOA ||
+           t == LDNS_RR_TYPE_MX || t == LDNS_RR_TYPE_PTR;
+}
+
+static void put_rr(struct wire *w, const ldns_rr *rr, struct scratch *s)
+{
+    uint8_t *sc = scratch_next(s);
+    if (!sc) {
+        w->overflow = 1;
+        return;
+    }
+    put_name(w, ldns_rr_owner(rr), sc);
+    put16(w, ldns_rr_get_type(rr));
+    put16(w, ldns_rr_get_class(rr));
+    put32(w, ldns_rr_ttl(rr));
+    size_t rdlen_at = w->len;
+    put16(w, 0);
+    int comp = compressible(ldns_rr_get_type(rr));
+    for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
+        const ldns_rdf *f = ldns_rr_rdf(rr, i);
+        if (comp && ldns_rdf_get_type(f) == LDNS_RDF_TYPE_DNAME) {
+            uint8_t *sc2 = scratch_next(s);
+            if (!sc2) {
+                w->overflow = 1;
+                return;
+            }
+            put_name(w, f, sc2);
+        } else {
+            put(w, ldns_rdf_data(f), ldns_rdf_size(f));
+        }
+    }
+    if (!w->overflow) {
+        size_t rdlen = w->len - rdlen_at - 2;
+        w->buf[rdlen_at] = (uint8_t)(rdlen >> 8);
+        w->buf[rdlen_at + 1] = (uint8_t)rdlen;
+    }
+}
+
+/* Length of the request's first question (name + type + class) or 0 when
+ * it is not a plain uncompressed name. */
+static size_t question_len(const uint8_t *req, size_t len)
+{
+    size_t p = 12;
+    while (p < len && req[p] != 0) {
+        if (req[p] & 0xc0)
+            return 0;
+        p += (size_t)req[p] + 1;
+    }
+    return p + 5 <= len ? p + 5 - 12 : 0;
+}
+
+static size_t encode(const uint8_t *req, size_t qlen, const struct wire_answer *wa, int sections,
+                     int tc, uint8_t *out, size_t cap, struct scratch *s)
+{
+    struct wire w = {.buf = out, .cap = cap};
+    s->used = 0;
+    const ldns_rr_list *sec[3] = {wa->a->an, wa->a->ns, wa->a->ar};
+    size_t counts[3] = {0, 0, 0};
+    for (int i = 0; i < sections; i++)
+        counts[i] = ldns_rr_list_rr_count(sec[i]);
+    uint8_t h[12];
+    memcpy(h, req, 2);
+    h[2] = (uint8_t)(0x80 | (req[2] & 0x79) | (wa->a->aa ? 0x04 : 0) | (tc ? 0x02 : 0));
+    h[3] = (uint8_t)((req[3] & 0x10) | (wa->rcode & 0x0f)); /* CD copied */
+    h[4] = 0;
+    h[5] = 1;
+    h[6] = (uint8_t)(counts[0] >> 8);
+    h[7] = (uint8_t)counts[0];
+    h[8] = (uint8_t)(counts[1] >> 8);
+    h[9] = (uint8_t)counts[1];
+    size_t ar = counts[2] + (wa->edns ? 1 : 0);
+    h[10] = (uint8_t)(ar >> 8);
+    h[11] = (uint8_t)ar;
+    put(&w, h, 12);
+    /* The question as asked (its case too); its name is a pointer target. */
+    uint8_t *qsc = scratch_next(s);
+    size_t nlen = qlen - 4;
+    for (size_t i = 0; i < nlen; i++)
+        qsc[i] = lc(req[12 + i]);
+    for (size_t p = 0; qsc[p] != 0 && w.ndict < WIRE_DICT_MAX; p += (size_t)qsc[p] + 1) {
+        w.dict[w.ndict].name = qsc + p;
+        w.dict[w.ndict].len = nlen - p;
+        w.dict[w.ndict].off = (uint16_t)(12 + p);
+        w.ndict++;
+    }
+    put(&w, req + 12, qlen);
+    for (int i = 0; i < sections; i++)
+        for (size_t k = 0; k < counts[i]; k++)
+            put_rr(&w, ldns_rr_list_rr(sec[i], k), s);
+    if (wa->edns) { /* OPT: root, type 41, our payload size, DO echoed */
+        uint8_t opt[11] = {0, 0, 41, (uint8_t)(PRIMARY_EDNS_SIZE >> 8), (uint8_t)PRIMARY_EDNS_SIZE,
+                           0, 0, (uint8_t)(wa->do_bit ? 0x80 : 0), 0, 0, 0};
+        put(&w, opt, sizeof opt);
+    }
+    return w.overflow ? 0 : w.len;
+}
+
+size_t wire_answer(const uint8_t *req, size_t reqlen, const struct wire_answer *wa, size_t limit,
+                   uint8_t *out, size_t cap)
+{
+    static struct scratch s; /* loop thread only */
+    size_t qlen = question_len(req, reqlen);
+    if (!qlen)
+        return 0;
+    if (limit > cap)
+        limit = cap;
+    size_t n = encode(req, qlen, wa, 3, 0, out, limit, &s);
+    if (!n) /* additional data is optional... */
+        n = encode(req, qlen, wa, 2, 0, out, limit, &s);
+    if (!n) /* ...the rest is not: TC, the client asks over TCP */
+        n = encode(req, qlen, wa, 0, 1, out, limit, &s);
+    return n;
+}
