@@ -187,6 +187,8 @@ def transaction(port, tag, extra=b""):
 
 
 BIG = b"".join(b"line %06d of a long body that the next hop will not read\r\n" % i for i in range(40000))
+HUGE = BIG * 7  # 16 MB: more than the socket buffers between the hop and a next hop that stops reading
+SLOW_CASES = ("dot-never", "body-never-read")  # --next-hop-timeout x 5 after the message
 
 # (id, script, expected final answer: "ok" = 250 and stored once, "4xx", or a relayed code; extra body)
 UPSTREAM_CASES = [
@@ -209,6 +211,7 @@ UPSTREAM_CASES = [
     ("mail-garbage", {"mail": b"garbage\r\n"}, "4xx", b""),
     ("mail-code-999", {"mail": b"999 what\r\n"}, "4xx", b""),
     ("mail-multiline-mismatch", {"mail": b"250-ok\r\n550 no\r\n"}, "4xx", b""),
+    ("mail-354", {"mail": b"354 go ahead?\r\n"}, "4xx", b""),
     ("mail-421", {"mail": ("then-close", b"421 4.3.2 shutting down\r\n")}, "4xx", b""),
     ("mail-never", {"mail": "silent"}, "4xx", b""),
     ("mail-reply-too-long", {"mail": b"250-" + b"x" * 9000 + b"\r\n250 ok\r\n"}, "4xx", b""),
@@ -226,6 +229,8 @@ UPSTREAM_CASES = [
     ("dot-never", {"dot": "silent"}, "4xx", b""),
     ("dot-garbage", {"dot": b"stored, I think\r\n"}, "4xx", b""),
     ("dot-multiline-mismatch", {"dot": b"250-ok\r\n451 4.3.0 not really\r\n"}, "4xx", b""),
+    ("body-never-read", {"body": "deaf"}, "4xx", HUGE),
+    ("dot-354", {"dot": b"354 again?\r\n"}, "4xx", b""),
     ("dot-452", {"dot": b"452 4.3.1 full\r\n"}, 452, b""),
     ("dot-554", {"dot": b"554 5.7.1 spam\r\n"}, 554, b""),
     ("dot-421-close", {"dot": ("then-close", b"421 4.3.2 bye\r\n")}, 421, b""),
@@ -247,7 +252,18 @@ def upstream_hop(tmp_path_factory):
     h.stop()
 
 
-@pytest.mark.parametrize("name,script,expect,extra", UPSTREAM_CASES, ids=[c[0] for c in UPSTREAM_CASES])
+# Known bugs, by case: the fix flips them (strict), then the entry goes.
+UPSTREAM_XFAIL = {
+    "mail-354": "smtp_client: a 3xx answer to MAIL/RCPT/end of data is relayed to the client as is; "
+                "the hop contract wants 451 (a client may bounce on it, the next hop is out of step)",
+    "dot-354": "smtp_client: a 3xx answer to MAIL/RCPT/end of data is relayed to the client as is; "
+               "the hop contract wants 451 (a client may bounce on it, the next hop is out of step)",
+}
+UPSTREAM_PARAMS = [pytest.param(*c, id=c[0], marks=[pytest.mark.xfail(strict=True, reason=UPSTREAM_XFAIL[c[0]])]
+                                if c[0] in UPSTREAM_XFAIL else []) for c in UPSTREAM_CASES]
+
+
+@pytest.mark.parametrize("name,script,expect,extra", UPSTREAM_PARAMS)
 def test_next_hop_misbehaves(upstream_hop, name, script, expect, extra):
     up, h = upstream_hop
     tag = b"up-" + name.encode()
@@ -268,7 +284,7 @@ def test_next_hop_misbehaves(upstream_hop, name, script, expect, extra):
     else:
         assert final == expect, res
     # a silent next hop costs --next-hop-timeout (1 s), five times that after the message
-    assert res["seconds"] < (9 if name == "dot-never" else 4), res
+    assert res["seconds"] < (9 if name in SLOW_CASES else 4), res
     print("%s: %s" % (name, res))
 
 
@@ -283,8 +299,6 @@ def test_next_hop_chaos_leaves_hop_correct(upstream_hop):
     wait_idle(h)
 
 
-@pytest.mark.xfail(strict=True, reason="smtp_client: a 2xx answer to DATA (no 354) is relayed as the message's "
-                   "250 although the body was never sent: the message is lost")
 def test_next_hop_answers_data_with_250(tmp_path):
     up = FakeUpstream()
     h = hop_proc(tmp_path, up.port)
@@ -335,3 +349,392 @@ def test_next_hop_too_busy_to_accept(tmp_path):
         lsock.close()
         for f in fillers:
             f.close()
+
+
+# ---- floods and slow clients ----
+
+def test_slowloris_does_not_starve_others(tmp_path):
+    """25 connections from one address trickling a byte at a time: past
+    --max-per-ip they get 421, the rest cost nothing; a client from another
+    address is served meanwhile; once silent they end at --timeout."""
+    s = sink_proc(tmp_path)
+    h = hop_proc(tmp_path, s.port, "--max-per-ip", "10", "--timeout", "3")
+    try:
+        slow = [Client(h.port, src="127.0.0.3", timeout=10) for _ in range(25)]
+        codes = [c.reply()[0] for c in slow]
+        assert codes.count(220) == 10 and codes.count(421) == 15, codes
+        slow = [c for c, code in zip(slow, codes) if code == 220]
+        done = []
+        good = threading.Thread(target=lambda: (send_ok(h.port, "not-starved", src="127.0.0.2"),
+                                                done.append(time.monotonic())))
+        t0 = time.monotonic()
+        line = b"EHLO slow.envoi.test\r\n"
+        for i, byte in enumerate(line):
+            for c in slow:
+                c.send(bytes([byte]))
+            if i == 3:
+                good.start()
+            time.sleep(0.1)
+        good.join(20)
+        assert done and done[0] - t0 < 3, "a client from another address waited on the slow ones"
+        for c in slow:  # fed byte by byte, the command still works
+            assert c.reply()[0] == 250
+        t1 = time.monotonic()
+        for c in slow:  # then silence: 421 at --timeout
+            code, lines = c.try_reply()
+            assert code == 421 and b"4.4.2" in lines[0], lines
+            assert c.closed_by_peer(5)
+            c.close()
+        assert time.monotonic() - t1 < 6
+        assert count_tag(delivered(s.maildir, 1), b"not-starved") == 1
+        wait_idle(h)
+    finally:
+        h.stop()
+        s.stop()
+
+
+def test_long_lines(tmp_path):
+    s = sink_proc(tmp_path)
+    h = hop_proc(tmp_path, s.port)
+    try:
+        c = Client(h.port).greet()  # 1000 bytes with CRLF is the limit (RFC 5321 4.5.3.1.4)
+        assert c.cmd(b"NOOP " + b"x" * 993) == 250
+        assert c.cmd(b"NOOP " + b"x" * 994) == 500
+        assert c.closed_by_peer(5)
+        c.close()
+        for prefix in (b"EHLO ", b"MAIL FROM:<", b""):
+            c = Client(h.port).greet()
+            if prefix == b"MAIL FROM:<":
+                assert c.cmd(b"EHLO client.test") == 250
+            try:
+                c.send(prefix + b"a" * (1 << 20) + b"\r\n")
+            except OSError:
+                pass  # the hop hung up after "500 Line too long": unread bytes may reset the socket
+            code, lines = c.try_reply()
+            assert code in (500, None), lines
+            assert c.closed_by_peer(5)
+            c.close()
+        assert "reason=line-too-long" in h.text()
+        # a 1 MB line inside a message is content, not a command
+        c = Client(h.port).greet()
+        assert c.cmd(b"EHLO client.test") == 250 and c.cmd(FROM) == 250 and c.cmd(RCPT) == 250
+        assert c.cmd(b"DATA") == 354
+        long_line = b"y" * (1 << 20)
+        c.send(message(b"long-line", long_line + b"\r\n") + b".\r\n")
+        assert c.reply()[0] == 250
+        assert c.cmd(b"QUIT") == 221
+        (m,) = delivered(s.maildir, 1)
+        assert long_line + b"\r\n" in m
+        wait_idle(h)
+    finally:
+        h.stop()
+        s.stop()
+
+
+def test_100k_pipelined_noops(tmp_path):
+    h = hop_proc(tmp_path, free_port())
+    n = 100000
+    try:
+        c = Client(h.port, timeout=60).greet()
+        got = {}
+
+        def reader():
+            ok = 0
+            try:
+                while True:
+                    code, _ = c.reply()
+                    if code == 221:
+                        break
+                    ok += code == 250
+            except (EOFError, OSError) as e:
+                got["err"] = repr(e)
+            got["ok"] = ok
+
+        t = threading.Thread(target=reader)
+        t.start()
+        t0 = time.monotonic()
+        c.send(b"NOOP\r\n" * n + b"QUIT\r\n")
+        t.join(60)
+        assert got == {"ok": n}, got
+        print("100k NOOPs answered in %.2f s" % (time.monotonic() - t0))
+        c.close()
+        wait_idle(h)
+    finally:
+        h.stop()
+
+
+def test_pipelined_transactions_in_order(tmp_path):
+    """300 MAIL/RCPT/RSET groups and 20 whole messages in one write (< 64 KiB):
+    every reply comes back, in order, and each message is stored once."""
+    s = sink_proc(tmp_path)
+    h = hop_proc(tmp_path, s.port)
+    try:
+        c = Client(h.port, timeout=30).greet()
+        batch, expect = [b"EHLO client.test\r\n"], [250]
+        for i in range(300):
+            batch.append(b"MAIL FROM:<a%d@gmail.test>\r\nRCPT TO:<b%d@envoi.test>\r\nRSET\r\n" % (i, i))
+            expect += [250, 250, 250]
+        for i in range(20):
+            batch.append(FROM + b"\r\n" + RCPT + b"\r\nDATA\r\n" + message(b"pipe-%02d" % i) + b".\r\n")
+            expect += [250, 250, 354, 250]
+        batch.append(b"QUIT\r\n")
+        expect.append(221)
+        data = b"".join(batch)
+        assert len(data) < 65536
+        c.send(data)
+        codes = [c.reply()[0] for _ in expect]
+        assert codes == expect
+        c.close()
+        msgs = delivered(s.maildir, 20)
+        assert len(msgs) == 20
+        for i in range(20):
+            assert count_tag(msgs, b"Subject: pipe-%02d\r\n" % i) == 1
+        wait_idle(h)
+    finally:
+        h.stop()
+        s.stop()
+
+
+def test_pipelined_backlog_beyond_64k_resumes(tmp_path):
+    up = FakeUpstream()
+    up.push({"delay": 0.02})  # a next hop that takes a moment, so input piles up behind RCPT
+    h = hop_proc(tmp_path, up.port, "--timeout", "3")
+    try:
+        c = Client(h.port, timeout=30).greet()
+        n = 6000  # 144 KB of RCPT: over 100 get 452, but every one gets an answer
+        data = b"EHLO client.test\r\n" + FROM + b"\r\n" + (RCPT + b"\r\n") * n + b"RSET\r\nQUIT\r\n"
+        threading.Thread(target=c.send, args=(data,), daemon=True).start()
+        codes = []
+        while True:
+            code, _ = c.try_reply()
+            codes.append(code)
+            if code in (221, 421, None):
+                break
+        assert codes[:2] == [250, 250]
+        assert codes[2:102] == [250] * 100 and codes[102:2 + n] == [452] * (n - 100)
+        assert codes[2 + n:] == [250, 221], codes[-5:]
+        c.close()
+    finally:
+        h.stop()
+        up.stop()
+
+
+def hop_rss_kb(h):
+    with open("/proc/%d/status" % h.p.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def flood_noops(c, nbytes, block_timeout=2.0):
+    """Sends NOOPs without reading replies until nbytes went out or the hop
+    stops reading (sendall blocks); returns the bytes sent."""
+    c.s.settimeout(block_timeout)
+    chunk = b"NOOP\r\n" * 10000
+    sent = 0
+    try:
+        while sent < nbytes:
+            c.s.sendall(chunk)
+            sent += len(chunk)
+    except socket.timeout:
+        pass
+    return sent
+
+
+def test_unread_replies_do_not_grow_memory(tmp_path):
+    """NOOPs sent without ever reading a reply: the hop must stop reading
+    (the sender blocks) instead of queueing every reply in memory."""
+    h = hop_proc(tmp_path, free_port())
+    target = 16 << 20
+    try:
+        c = Client(h.port, rcvbuf=4096).greet()
+        before = hop_rss_kb(h)
+        sent = flood_noops(c, target)
+        time.sleep(0.5)
+        grown = hop_rss_kb(h) - before
+        c.close()
+        print("sent %d bytes of NOOP without reading; hop RSS grew %d kB" % (sent, grown))
+        wait_idle(h)
+        assert sent < target, "the hop read 16 MB of commands whose replies nobody read"
+        if not ASAN:  # ASan's quarantine keeps freed replies in RSS
+            assert grown < 32 * 1024, "RSS grew by %d kB" % grown
+    finally:
+        h.stop()
+
+
+def test_sigterm_with_a_client_not_reading(tmp_path):
+    h = hop_proc(tmp_path, free_port())
+    c = Client(h.port, rcvbuf=4096).greet()
+    try:
+        flood_noops(c, 4 << 20)
+        time.sleep(0.3)
+        rc = stop_within(h, 5)
+    finally:
+        c.close()
+        h.p.wait(10)
+    assert rc == 0, "still running 5 s after SIGTERM"
+
+
+# ---- content ----
+
+def test_nul_and_8bit_content_pass_unchanged(tmp_path):
+    s = sink_proc(tmp_path)
+    h = hop_proc(tmp_path, s.port)
+    try:
+        every_byte = bytes(b for b in range(256) if b not in (10, 13))
+        body = (every_byte + b"\r\n" + b"\x00" * 100 + b"\r\n" + b".\x00.\r\n" + b"..\xff\r\n" +
+                "naïve 日本語 ✉\r\n".encode() + b"\x80\x81\xfe\xff\r\n")
+        stuffed = body.replace(b"\r\n.", b"\r\n..")
+        c = Client(h.port).greet()
+        assert c.cmd(b"EHLO client.test") == 250
+        assert c.cmd(FROM + b" BODY=8BITMIME") == 250 and c.cmd(RCPT) == 250 and c.cmd(b"DATA") == 354
+        c.send(b"Subject: eight-bit\r\n\r\n" + stuffed + b".\r\n")
+        assert c.reply()[0] == 250
+        # bare LF among the 8-bit bytes: refused after the end, nothing passed on
+        assert c.cmd(FROM + b" BODY=8BITMIME") == 250 and c.cmd(RCPT) == 250 and c.cmd(b"DATA") == 354
+        c.send(b"Subject: bare-lf\r\n\r\n\x00\xff\nsecond\r\n.\r\n")
+        assert c.reply()[0] == 550
+        assert c.cmd(b"QUIT") == 221
+        (m,) = delivered(s.maildir, 1)
+        assert m.endswith(b"Subject: eight-bit\r\n\r\n" + body) or m.split(b"\r\n\r\n", 1)[1] == body, m[-300:]
+        time.sleep(0.3)
+        assert len(delivered(s.maildir)) == 1
+        wait_idle(h)
+    finally:
+        h.stop()
+        s.stop()
+
+
+# ---- TLS ----
+
+def tls_hop(tmp_path, lab_ca, dest):
+    tport = free_port()
+    h = hop_proc(tmp_path, dest, "--tls-cert", str(lab_ca.cert), "--tls-key", str(lab_ca.key), "--listen-tls",
+                 "127.0.0.1:%d" % tport, "--timeout", "2")
+    h.tport = tport
+    return h
+
+
+def starttls(h):
+    c = Client(h.port, timeout=10).greet()
+    assert c.cmd(b"EHLO client.test") == 250
+    assert c.cmd(b"STARTTLS") == 220
+    return c
+
+
+def tls_case(h, case, hello, rst):
+    """One broken handshake; returns what the hop sent back, for checks."""
+    if case.startswith("implicit"):
+        c = Client(h.tport, timeout=10)
+    else:
+        c = starttls(h)
+    if case in ("garbage", "implicit-garbage"):
+        c.send(b"\x00\x01 this is not TLS at all \xff\xfe\r\n" * 8)
+        assert c.closed_by_peer(5)
+    elif case in ("plaintext", "implicit-plaintext"):
+        c.send(b"EHLO sneaky.test\r\nMAIL FROM:<a@gmail.test>\r\n")
+        assert c.closed_by_peer(5)
+    elif case == "bad-record-length":
+        c.send(b"\x16\x03\x03\xff\xff" + b"\x00" * 64)
+        assert c.closed_by_peer(5)
+    elif case in ("half-hello", "implicit-half-hello"):
+        c.send(hello[:len(hello) // 2])
+    elif case in ("hello-then-leave", "implicit-hello-then-leave"):
+        c.send(hello)  # the server's flight comes back; the client never finishes
+        c.s.settimeout(5)
+        first = c.s.recv(5)
+        assert first[:1] == b"\x16", first  # a TLS handshake record
+    got = c.buf
+    c.close(rst)
+    return got
+
+
+TLS_CASES = ["close-at-once", "garbage", "plaintext", "bad-record-length", "half-hello", "hello-then-leave",
+             "implicit-close-at-once", "implicit-garbage", "implicit-plaintext", "implicit-half-hello",
+             "implicit-hello-then-leave"]
+
+
+def test_tls_handshake_chaos(tmp_path, lab_ca):
+    s = sink_proc(tmp_path)
+    h = tls_hop(tmp_path, lab_ca, s.port)
+    hello = client_hello()
+    try:
+        rounds = 4 if ASAN else 8
+        for i in range(rounds):
+            for case in TLS_CASES:
+                got = tls_case(h, case, hello, rst=i % 2)
+                assert b"250" not in got and b"220 " not in got, (case, got)  # nothing ran in clear
+        # handshakes that stop half-way are ended by the hop at --timeout (2 s)
+        stuck = []
+        for port in (None, h.tport):
+            c = starttls(h) if port is None else Client(port, timeout=10)
+            c.send(hello[:50])
+            stuck.append(c)
+        t0 = time.monotonic()
+        for c in stuck:
+            assert c.closed_by_peer(6)
+            c.close()
+        assert time.monotonic() - t0 < 5
+        # a session that completed TLS and then vanished mid-message
+        ctx = ssl.create_default_context(cafile=str(lab_ca.ca))
+        for i in range(4):
+            c = starttls(h)
+            tls = ctx.wrap_socket(c.s, server_hostname="localhost")
+            f = tls.makefile("rb")
+            tls.sendall(b"EHLO client.test\r\n")
+            while not f.readline().startswith(b"250 "):
+                pass
+            tls.sendall(FROM + b"\r\n" + RCPT + b"\r\nDATA\r\n")
+            assert [f.readline()[:3] for _ in range(3)] == [b"250", b"250", b"354"]
+            tls.sendall(b"Subject: tls-vanish\r\n\r\npartial")
+            rst_close(tls) if i % 2 else tls.close()
+        # and then the real thing, both ways
+        with smtplib.SMTP("localhost", h.port, timeout=10) as c:
+            c.starttls(context=ctx)
+            assert c.sendmail("a@gmail.test", ["b@envoi.test"], "Subject: tls-ok-1\r\n\r\nx\r\n") == {}
+        with smtplib.SMTP_SSL("localhost", h.tport, context=ctx, timeout=10) as c:
+            assert c.sendmail("a@gmail.test", ["b@envoi.test"], "Subject: tls-ok-2\r\n\r\nx\r\n") == {}
+        msgs = delivered(s.maildir, 2)
+        assert len(msgs) == 2 and all(b"(using TLSv1.2 " in m for m in msgs)
+        wait_idle(h)
+    finally:
+        h.stop()
+        s.stop()
+
+
+# ---- SIGTERM at awkward moments ----
+
+def test_sigterm_mid_data_at_the_dot_and_waiting_on_next_hop(tmp_path):
+    """Sessions mid-DATA, after the final dot (next hop silent), with MAIL
+    waiting on the next hop, and idle: SIGTERM gives each 421, nothing is
+    acknowledged or stored, the hop exits 0 at once."""
+    up = FakeUpstream()
+    h = hop_proc(tmp_path, up.port, "--next-hop-timeout", "30")
+    clients = {"mid-data": [], "at-dot": [], "mail-wait": [], "idle": []}
+    try:
+        for kind in ("mid-data", "at-dot", "mail-wait", "idle"):
+            for i in range(4):
+                c = Client(h.port, timeout=15).greet()
+                assert c.cmd(b"EHLO client.test") == 250
+                if kind == "mail-wait":
+                    up.push({"mail": "silent"})
+                    c.send(FROM + b"\r\n")
+                elif kind != "idle":
+                    up.push({"dot": "silent"} if kind == "at-dot" else {})
+                    assert c.cmd(FROM) == 250 and c.cmd(RCPT) == 250 and c.cmd(b"DATA") == 354
+                    tag = b"term-%s-%d" % (kind.encode(), i)
+                    c.send(message(tag)[:25] if kind == "mid-data" else message(tag) + b".\r\n")
+                clients[kind].append(c)
+        time.sleep(0.5)
+        assert stop_within(h, 10) == 0, h.text()
+        assert "loop=closed" in h.text()
+        for kind, cs in clients.items():
+            for c in cs:
+                code, lines = c.try_reply()
+                assert code == 421, (kind, lines)
+                c.close()
+        assert up.stored == []
+    finally:
+        h.stop()
+        up.stop()

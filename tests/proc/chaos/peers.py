@@ -126,6 +126,7 @@ class FakeUpstream:
       bytes       sent as is (garbage welcome)
       "close"     FIN right away         "rst"    RST right away
       "silent"    never answer again; keep reading until the peer leaves
+      "deaf"      never answer nor read again (20 s)
       ("then-close", bytes)   send, then FIN
     and "delay": seconds before every answer.
     A message counts as stored only when the dot's answer is a well-formed
@@ -189,6 +190,12 @@ class FakeUpstream:
         if action == "rst":
             rst_close(c)
             return False
+        if action == "deaf":  # neither answer nor read: our receive window fills up
+            end = time.time() + 20
+            while time.time() < end and not self.stopping:
+                time.sleep(0.1)
+            c.close()
+            return False
         if action == "silent":
             try:
                 while c.recv(65536):
@@ -223,8 +230,12 @@ class FakeUpstream:
                         "RSET": "rset", "NOOP": "noop", "QUIT": "quit"}.get(verb, "other")
                 if not self._act(c, f, script, step):
                     return
+                if step == "data" and script.get("body") == "deaf":
+                    self._act(c, f, script, "body")
+                    return
                 answer = script.get("data", DEFAULT_REPLIES["data"])
-                if step == "data" and isinstance(answer, bytes) and answer.startswith(b"354"):
+                if step == "data" and isinstance(answer, bytes) and answer.startswith(b"354") and \
+                        script.get("body") != "deaf":
                     body = []
                     while True:
                         l = f.readline()
