@@ -24,7 +24,6 @@
 
 #define MSG_FILE_MAX (64u << 20) /* larger files are skipped, not read */
 #define WALK_DEPTH_MAX 6         /* directory nesting followed */
-#define MAX_PATHS 256            /* --spam / --ham arguments */
 
 typedef void (*msg_cb)(void *arg, const char *label, const char *msg, size_t len);
 
@@ -213,17 +212,31 @@ static int usage(void)
     return 2;
 }
 
-/* Collects "--spam a b c --ham d e" lists; other flags go to other(). */
+/* "--spam a b c --ham d e": paths point into argv, so argc bounds them. */
 struct lists {
-    const char *spam[MAX_PATHS], *ham[MAX_PATHS];
+    const char **spam, **ham;
     int nspam, nham;
 };
 
+static int lists_init(struct lists *l, int argc)
+{
+    l->spam = calloc((size_t)argc, sizeof *l->spam);
+    l->ham = calloc((size_t)argc, sizeof *l->ham);
+    l->nspam = l->nham = 0;
+    return l->spam && l->ham ? 0 : -1;
+}
+
+static void lists_free(struct lists *l)
+{
+    free(l->spam);
+    free(l->ham);
+}
+
 static int add_path(struct lists *l, int which, const char *p)
 {
-    if (which == 1 && l->nspam < MAX_PATHS)
+    if (which == 1)
         l->spam[l->nspam++] = p;
-    else if (which == 2 && l->nham < MAX_PATHS)
+    else if (which == 2)
         l->ham[l->nham++] = p;
     else
         return -1;
@@ -258,9 +271,21 @@ static unsigned parse_tokens(const char *s)
     return f;
 }
 
+static int spam_train_lists(int argc, char **argv, struct lists *lp);
+
 static int spam_train(int argc, char **argv)
 {
-    struct lists l = {0};
+    struct lists l;
+    if (lists_init(&l, argc) < 0)
+        return 1;
+    int rc = spam_train_lists(argc, argv, &l);
+    lists_free(&l);
+    return rc;
+}
+
+static int spam_train_lists(int argc, char **argv, struct lists *lp)
+{
+    struct lists l = *lp;
     const char *out = NULL;
     unsigned flags = BAYES_TOK_DEFAULT, min_count = 1;
     int which = 0;
@@ -404,24 +429,26 @@ static int spam_classify(int argc, char **argv)
 {
     struct cls_ctx c = {0};
     const char *dbpath = NULL;
-    const char *msgs[MAX_PATHS * 16];
+    const char **msgs = calloc((size_t)argc, sizeof *msgs); /* paths point into argv */
     int nmsgs = 0;
+    if (!msgs)
+        return 1;
     bayes_params_default(&c.p);
     for (int i = 1; i < argc; i++) {
         int k = score_flag(&c.p, argc, argv, &i);
         if (k < 0)
-            return usage();
+            return free(msgs), usage();
         if (k)
             continue;
         if (strcmp(argv[i], "--database") == 0 && i + 1 < argc)
             dbpath = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1])
-            return usage();
-        else if (nmsgs < (int)(sizeof msgs / sizeof msgs[0]))
+            return free(msgs), usage();
+        else
             msgs[nmsgs++] = argv[i];
     }
     if (!dbpath || !nmsgs)
-        return usage();
+        return free(msgs), usage();
     struct bayes_db *db;
     int dbok = open_db(&c, dbpath, &db);
     struct reader r = {0};
@@ -431,13 +458,26 @@ static int spam_classify(int argc, char **argv)
     bayes_tok_free(c.tok);
     bayes_db_close(db);
     free(r.buf);
+    free(msgs);
     return dbok < 0 || r.skipped ? 1 : 0;
 }
 
+static int spam_eval_lists(int argc, char **argv, struct lists *lp);
+
 static int spam_eval(int argc, char **argv)
 {
+    struct lists l;
+    if (lists_init(&l, argc) < 0)
+        return 1;
+    int rc = spam_eval_lists(argc, argv, &l);
+    lists_free(&l);
+    return rc;
+}
+
+static int spam_eval_lists(int argc, char **argv, struct lists *lp)
+{
     struct cls_ctx c = {0};
-    struct lists l = {0};
+    struct lists l = *lp;
     const char *dbpath = NULL, *scores = NULL;
     int which = 0;
     bayes_params_default(&c.p);
