@@ -38,6 +38,12 @@ struct hop_sess {
     uint64_t msg_start_ms;
     uv_timer_t transform_timer; /* a transform that never finishes must not hang the client */
     int auth_failures;          /* in this session: each failure answers more slowly */
+    struct hop_auth *auth;      /* asynchronous AUTH check in progress */
+};
+
+struct hop_auth {
+    struct hop_sess *hs;        /* NULL once the client session went away */
+    char user[256];             /* for the log line */
 };
 
 struct hop_txn {
@@ -263,13 +269,11 @@ static void hop_auth_fail_cb(uv_timer_t *t)
     smtp_srv_reply(&hs->s->srv, "535 5.7.8 Authentication credentials invalid");
 }
 
-static void hop_auth(struct smtp_session *s, const char *user, const char *pass)
+/* Answers an AUTH from the check's result (1, 0 or -1). */
+static void hop_auth_answer(struct hop_sess *hs, int rc, const char *user, const char *canon)
 {
-    struct hop_sess *hs = s->user;
-    const struct hop_policy *p = hs->hop->policy;
-    char canon[256];
+    struct smtp_session *s = hs->s;
     char q[300];
-    int rc = p && p->auth_check ? p->auth_check(hs->hop->arg, user, pass, s->conn.peer, canon, sizeof canon) : 0;
     if (rc == 1) {
         smtp_srv_auth_set(&s->srv, canon);
         log_info("smtp.auth", "id=%s user=%s result=ok", s->id, log_quote(q, sizeof q, canon, strlen(canon)));
@@ -290,6 +294,37 @@ static void hop_auth(struct smtp_session *s, const char *user, const char *pass)
     uint64_t delay = HOP_AUTH_DELAY_MS << (hs->auth_failures < 5 ? hs->auth_failures : 5);
     hs->auth_failures++;
     uv_timer_start(&hs->transform_timer, hop_auth_fail_cb, delay, 0);
+}
+
+void hop_auth_done(struct hop_auth *a, int rc, const char *canon)
+{
+    struct hop_sess *hs = a->hs;
+    if (hs) {
+        hs->auth = NULL;
+        hop_auth_answer(hs, rc, a->user, canon ? canon : "");
+    }
+    free(a);
+}
+
+static void hop_auth(struct smtp_session *s, const char *user, const char *pass)
+{
+    struct hop_sess *hs = s->user;
+    const struct hop_policy *p = hs->hop->policy;
+    if (p && p->auth_start) {
+        struct hop_auth *a = calloc(1, sizeof *a);
+        if (!a) {
+            smtp_srv_reply(&s->srv, "454 4.7.0 Temporary authentication failure, try again later");
+            return;
+        }
+        a->hs = hs;
+        snprintf(a->user, sizeof a->user, "%s", user);
+        hs->auth = a;
+        p->auth_start(hs->hop->arg, a, user, pass, s->conn.peer);
+        return;
+    }
+    char canon[256];
+    int rc = p && p->auth_check ? p->auth_check(hs->hop->arg, user, pass, s->conn.peer, canon, sizeof canon) : 0;
+    hop_auth_answer(hs, rc, user, canon);
 }
 
 static int hop_open(struct smtp_session *s)
@@ -317,6 +352,8 @@ static void hop_close(struct smtp_session *s)
         return;
     if (hs->txn)
         hs->txn->hs = NULL;
+    if (hs->auth)
+        hs->auth->hs = NULL;
     if (hs->up) {
         smtp_cli_forget(hs->up, hs);
         smtp_cli_close(hs->up);

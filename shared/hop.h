@@ -17,6 +17,7 @@
 #include "conf.h"
 
 struct hop_txn;   /* one message in flight, owned by the hop */
+struct hop_auth;  /* one AUTH being checked, owned by the hop */
 
 /* What the hop knows about the client and the envelope. Valid during the txn. */
 struct hop_info {
@@ -104,7 +105,16 @@ struct hop_policy {
      * database is not loaded yet). Synchronous. */
     int (*auth_check)(void *arg, const char *user, const char *pass, const char *client_ip, char *canon,
                       size_t canon_len);
+    /* Asynchronous AUTH check, used instead of auth_check when set (slow
+     * password hashes belong on the thread pool, not on the loop). user and
+     * pass are valid during the call only: copy what is needed. Must end, now
+     * or later, with exactly one hop_auth_done(). */
+    void (*auth_start)(void *arg, struct hop_auth *a, const char *user, const char *pass, const char *client_ip);
 };
+
+/* Finishes an asynchronous AUTH: rc as auth_check returns it (1 with canon,
+ * 0, -1). Safe after the client left (then it only frees a). */
+void hop_auth_done(struct hop_auth *a, int rc, const char *canon);
 
 /* Checks the flags without binding anything (for -n): 0, or -1 after logging why. */
 int hop_validate(const struct hop_conf *c);

@@ -18,9 +18,7 @@
 struct submit_auth {
     uv_work_t work;
     struct submission *sm;
-#ifdef HOP_AUTH_ASYNC
     struct hop_auth *a;
-#endif
     char login[256], ip[64];
     char local[USERDB_LOCAL_MAX + 1];
     char domain[256];        /* from the login, "" when bare */
@@ -149,22 +147,6 @@ static int auth_finish(struct submit_auth *sa)
     return 0;
 }
 
-int submission_auth_check(void *arg, const char *user, const char *pass, const char *client_ip, char *canon,
-                          size_t canon_len)
-{
-    int rc;
-    struct submit_auth *sa = auth_prepare(arg, user, pass, client_ip, &rc);
-    if (!sa)
-        return rc;
-    auth_verify(sa);
-    rc = auth_finish(sa);
-    if (rc == 1)
-        snprintf(canon, canon_len, "%s", sa->canon);
-    auth_free(sa);
-    return rc;
-}
-
-#ifdef HOP_AUTH_ASYNC
 static void auth_work_cb(uv_work_t *w)
 {
     auth_verify(w->data);
@@ -195,4 +177,3 @@ void submission_auth_start(void *arg, struct hop_auth *a, const char *user, cons
         auth_after_cb(&sa->work, 0);
     }
 }
-#endif

@@ -81,10 +81,7 @@ int main(int argc, char **argv)
         .auth = 1,
         .auth_required = 1,
         .auth_needs_tls = 1, /* 587: AUTH/MAIL only after STARTTLS; 465 is TLS from the start */
-        .auth_check = submission_auth_check,
-#ifdef HOP_AUTH_ASYNC
         .auth_start = submission_auth_start, /* argon2id off the loop */
-#endif
     };
     if (users_init(&sm) < 0 || hop_start(loop, "submission", &hc, &policy, &submission_ops, &sm) < 0)
         return 2;

@@ -74,15 +74,11 @@ struct submission {
 };
 
 extern const struct hop_ops submission_ops;
-/* The AUTH check for hop_policy (auth.c): 1 ok, 0 bad credentials, -1
+/* The AUTH check for hop_policy (auth.c), the password hash on libuv's
+ * thread pool; ends in hop_auth_done with 1 ok, 0 bad credentials, -1
  * refused for now (throttled, or no user database yet). */
-int submission_auth_check(void *arg, const char *user, const char *pass, const char *client_ip, char *canon,
-                          size_t canon_len);
-#ifdef HOP_AUTH_ASYNC
-/* The same check with the password hash on libuv's thread pool. */
 void submission_auth_start(void *arg, struct hop_auth *a, const char *user, const char *pass,
                            const char *client_ip);
-#endif
 /* Opens the repository (blocking; before the loop), loads users, arms the
  * poll timer and SIGHUP. A repository that cannot be reached yet is retried
  * on every poll. 0, or -1 on a fatal setup error. */
