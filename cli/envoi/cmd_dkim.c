@@ -306,8 +306,11 @@ static enum dkim_dns dns_lookup(const char *server, const char *qname, char *txt
     } else if (ldns_pkt_get_rcode(p) == LDNS_RCODE_NOERROR) {
         ldns_rr_list *l = ldns_pkt_rr_list_by_type(p, LDNS_RR_TYPE_TXT, LDNS_SECTION_ANSWER);
         st = DKIM_DNS_NOTFOUND;
-        if (l && ldns_rr_list_rr_count(l) > 0) {
-            ldns_rr *rr = ldns_rr_list_rr(l, 0);
+        /* Several TXT records at the name: the first that is a key record
+         * wins; if none is, the first goes to the library, which says why. */
+        char *first = NULL;
+        for (size_t r = 0; l && r < ldns_rr_list_rr_count(l); r++) {
+            ldns_rr *rr = ldns_rr_list_rr(l, r);
             size_t o = 0;
             for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
                 ldns_rdf *rd = ldns_rr_rdf(rr, i);
@@ -319,8 +322,16 @@ static enum dkim_dns dns_lookup(const char *server, const char *qname, char *txt
                 o += n;
             }
             txt[o] = 0;
+            struct dkim_keyrec kr;
             st = DKIM_DNS_OK;
+            if (dkim_keyrec_parse(txt, o, &kr, NULL, 0) == 0)
+                break;
+            if (!first)
+                first = strdup(txt);
+            if (r + 1 == ldns_rr_list_rr_count(l) && first)
+                snprintf(txt, txtsz, "%s", first);
         }
+        free(first);
         ldns_rr_list_deep_free(l);
     }
     ldns_pkt_free(p);

@@ -62,6 +62,12 @@ def dns_serve(sock, records, stop):
         qname = q.question[0].name.to_text().rstrip(".").lower()
         if "servfail" in qname:
             r.set_rcode(dns.rcode.SERVFAIL)
+        elif qname in records and isinstance(records[qname], list):  # several TXT records
+            rrs = dns.rrset.RRset(q.question[0].name, dns.rdataclass.IN, dns.rdatatype.TXT)
+            for txt in map(str.encode, records[qname]):
+                chunks = [txt[i:i + 255] for i in range(0, len(txt), 255)]
+                rrs.add(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks), 300)
+            r.answer.append(rrs)
         elif qname in records:
             if q.question[0].rdtype == dns.rdatatype.TXT:
                 txt = records[qname].encode()
@@ -482,7 +488,7 @@ def test_cli_edges(keys, tmp_path):
 
 def test_nameserver_lookup(keys):
     """--nameserver: our CLI asks a DNS server on loopback (real UDP)."""
-    _, records, _ = keys
+    records = dict(keys[1])  # this test adds names: keep the shared fixture clean
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     stop = threading.Event()
@@ -494,6 +500,18 @@ def test_nameserver_lookup(keys):
         p = envoi("dkim", "verify", "--nameserver", ns, stdin=signed)
         lines = p.stdout.decode().splitlines()
         assert p.returncode == 0 and len(lines) == 2 and all(l.startswith("dkim=pass") for l in lines), lines
+        # Several TXT records at the name: the key record is found among them.
+        records["rsa1._domainkey.multi.test"] = ["google-site-verification=abc",
+                                                 records["rsa1._domainkey.example.test"]]
+        records["ed1._domainkey.multi.test"] = ["v=spf1 -all", records["ed1._domainkey.example.test"]]
+        multi = sign(keys, generated_messages()[1], "relaxed/relaxed").replace(
+            b"d=example.test", b"d=multi.test")
+        lines = envoi("dkim", "verify", "--nameserver", ns, stdin=multi).stdout.decode().splitlines()
+        # (d= changed after signing: the keys are found, then the signatures fail)
+        assert all(l.startswith("dkim=fail") and "signature did not verify" in l for l in lines), lines
+        records["ed1._domainkey.multi.test"] = ["v=spf1 -all", "not a key"]
+        lines = envoi("dkim", "verify", "--nameserver", ns, stdin=multi).stdout.decode().splitlines()
+        assert lines[1].startswith("dkim=permerror") and "key record" in lines[1], lines
         other = signed.replace(b"d=example.test", b"d=nxdomain.test")
         lines = envoi("dkim", "verify", "--nameserver", ns, stdin=other).stdout.decode().splitlines()
         assert all("no key for signature" in l and l.startswith("dkim=permerror") for l in lines), lines
