@@ -19,7 +19,8 @@ TEST_PKGS=(swaks msmtp python3-pytest python3-aiosmtpd python3-dkim python3-spf
     # asked for by the areas' tests (helpers' package notes, merged here):
     # Ed25519 in dkimpy, YAML suites, DNS load, TLS for swaks, shell tools
     python3-nacl python3-yaml dnsperf openssl libnet-ssleay-perl
-    libio-socket-ssl-perl iproute2 util-linux bc argon2 python3-argon2 psl)
+    libio-socket-ssl-perl iproute2 util-linux bc argon2 python3-argon2 psl time
+    libmail-spf-perl)
 # swaks: `make demo` sends its message with it; openssl makes the lab's certificates.
 DOCKER_PKGS=(docker.io docker-compose debootstrap iptables ca-certificates swaks openssl)
 
