@@ -1,13 +1,13 @@
-/* wire: the response encoder for plain (unsigned) answers.
- * ldns's packet serializer builds a red-black tree of names for compression
- * on every response, which the profile showed as the largest cost after the
- * kernel; this writes the message directly: the question copied from the
- * request, owner names and the RFC 1035 rdata names (NS, CNAME, SOA, MX,
- * PTR) compressed against the names already written, other rdata as ldns
- * keeps it (wire form). Signed answers still go through ldns (query.c). */
-#include <string.h>
+/* dns_wire: the response encoder for plain (unsigned) answers. See
+ * dns_wire.h. ldns's packet serializer builds a red-black tree of names for
+ * compression on every response, which the profile showed as the largest
+ * cost after the kernel; this writes the message directly: the question
+ * copied from the request, owner names and the RFC 1035 rdata names (NS,
+ * CNAME, SOA, MX, PTR) compressed against the names already written, other
+ * rdata as ldns keeps it (wire form). */
+#include "dns_wire.h"
 
-#include "primary.h"
+#include <string.h>
 
 #define WIRE_DICT_MAX 64 /* names remembered for compression */
 
@@ -144,19 +144,19 @@ static size_t question_len(const uint8_t *req, size_t len)
     return p + 5 <= len ? p + 5 - 12 : 0;
 }
 
-static size_t encode(const uint8_t *req, size_t qlen, const struct wire_answer *wa, int sections,
+static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answer *wa, int sections,
                      int tc, uint8_t *out, size_t cap, struct scratch *s)
 {
     struct wire w = {.buf = out, .cap = cap};
     s->used = 0;
-    const ldns_rr_list *sec[3] = {wa->a->an, wa->a->ns, wa->a->ar};
+    const ldns_rr_list *sec[3] = {wa->an, wa->ns, wa->ar};
     size_t counts[3] = {0, 0, 0};
     for (int i = 0; i < sections; i++)
-        counts[i] = ldns_rr_list_rr_count(sec[i]);
+        counts[i] = sec[i] ? ldns_rr_list_rr_count(sec[i]) : 0;
     uint8_t h[12];
     memcpy(h, req, 2);
-    h[2] = (uint8_t)(0x80 | (req[2] & 0x79) | (wa->a->aa ? 0x04 : 0) | (tc ? 0x02 : 0));
-    h[3] = (uint8_t)((req[3] & 0x10) | (wa->rcode & 0x0f)); /* CD copied */
+    h[2] = (uint8_t)(0x80 | (req[2] & 0x79) | (wa->aa ? 0x04 : 0) | (tc ? 0x02 : 0));
+    h[3] = (uint8_t)((wa->ra ? 0x80 : 0) | (req[3] & 0x10) | (wa->rcode & 0x0f)); /* CD copied */
     h[4] = 0;
     h[5] = 1;
     h[6] = (uint8_t)(counts[0] >> 8);
@@ -183,17 +183,19 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct wire_answer *
         for (size_t k = 0; k < counts[i]; k++)
             put_rr(&w, ldns_rr_list_rr(sec[i], k), s);
     if (wa->edns) { /* OPT: root, type 41, our payload size, DO echoed */
-        uint8_t opt[11] = {0, 0, 41, (uint8_t)(PRIMARY_EDNS_SIZE >> 8), (uint8_t)PRIMARY_EDNS_SIZE,
+        uint8_t opt[11] = {0, 0, 41, (uint8_t)(wa->payload >> 8), (uint8_t)wa->payload,
                            0, 0, (uint8_t)(wa->do_bit ? 0x80 : 0), 0, 0, 0};
         put(&w, opt, sizeof opt);
     }
     return w.overflow ? 0 : w.len;
 }
 
-size_t wire_answer(const uint8_t *req, size_t reqlen, const struct wire_answer *wa, size_t limit,
-                   uint8_t *out, size_t cap)
+size_t dns_wire_answer(const uint8_t *req, size_t reqlen, const struct dns_wire_answer *wa,
+                       size_t limit, uint8_t *out, size_t cap)
 {
-    static struct scratch s; /* loop thread only */
+    static _Thread_local struct scratch s;
+    if (reqlen < 12 || req[4] != 0 || req[5] != 1)
+        return 0; /* exactly one question to echo */
     size_t qlen = question_len(req, reqlen);
     if (!qlen)
         return 0;

@@ -3,7 +3,6 @@
  *   zones.c   the zone set: load from the clone, swap, find by name
  *   query.c   message dispatch and authoritative answers
  *   xfr.c     AXFR / IXFR (as AXFR) over TCP
- *   wire.c    the fast response encoder for unsigned answers
  *   update.c  RFC 2136 UPDATE: apply, commit, push, retry
  *   sync.c    the git worker: pull, poll timer, NOTIFY in and out */
 #ifndef ENVOI_DNS_PRIMARY_H
@@ -15,6 +14,7 @@
 #include "conf.h"
 #include "dns_server.h"
 #include "dns_tsig.h"
+#include "dns_wire.h"
 #include "dns_zone.h"
 #include "gitdb.h"
 
@@ -78,18 +78,6 @@ void primary_send(struct primary *p, struct dns_req *req, ldns_pkt *resp, size_t
                   const struct dns_tsig_key *key, const ldns_rdf *req_mac);
 /* A bare response to q with rcode (question copied). */
 ldns_pkt *primary_response(const ldns_pkt *q, ldns_pkt_rcode rcode);
-
-/* wire.c */
-struct wire_answer {
-    const struct dns_answer *a;
-    ldns_pkt_rcode rcode;
-    int edns, do_bit;
-};
-/* Encodes the answer to request req into out (at most limit bytes:
- * additional data dropped first, then TC). Its length, or 0 when the fast
- * path does not apply (the caller then uses ldns). */
-size_t wire_answer(const uint8_t *req, size_t reqlen, const struct wire_answer *wa, size_t limit,
-                   uint8_t *out, size_t cap);
 
 /* xfr.c */
 void xfr_answer(struct primary *p, struct dns_req *req, ldns_pkt *q, const struct dns_tsig_key *key);

@@ -225,9 +225,11 @@ static void answer_query(struct primary *p, struct dns_req *req, ldns_pkt *q,
     if (qtype == LDNS_RR_TYPE_ANY && !req->tcp)
         minimal_any(&a);
     if (!key && a.rcode != LDNS_RCODE_FORMERR) {
-        struct wire_answer wa = {&a, a.rcode, ldns_pkt_edns(q), ldns_pkt_edns_do(q)};
-        size_t n = wire_answer(req->wire, req->len, &wa, req->tcp ? 65535 : udp_limit(q),
-                               ldns_buffer_begin(p->wbuf), ldns_buffer_capacity(p->wbuf));
+        /* The fast path: straight to wire (signed answers need ldns). */
+        struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, ldns_pkt_edns(q),
+                                     ldns_pkt_edns_do(q), PRIMARY_EDNS_SIZE};
+        size_t n = dns_wire_answer(req->wire, req->len, &wa, req->tcp ? 65535 : udp_limit(q),
+                                   ldns_buffer_begin(p->wbuf), ldns_buffer_capacity(p->wbuf));
         if (n) {
             dns_srv_reply(req, ldns_buffer_begin(p->wbuf), n);
             metrics_inc("dns_responses_total", rcode_label(a.rcode));

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dns_tsig.h"
+#include "dns_wire.h"
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
@@ -38,6 +39,18 @@ static size_t udp_limit(const ldns_pkt *q)
 static void send_response(struct resolver *r, struct dns_req *req, const ldns_pkt *q,
                           ldns_pkt_rcode rc, ldns_rr_list *an, ldns_rr_list *ns)
 {
+    if (ldns_pkt_get_opcode(q) == LDNS_PACKET_QUERY) { /* the fast path: straight to wire */
+        struct dns_wire_answer wa = {an, ns, NULL, rc, 0, 1, ldns_pkt_edns(q), ldns_pkt_edns_do(q),
+                                     RES_EDNS_SIZE};
+        size_t n = dns_wire_answer(req->wire, req->len, &wa, req->tcp ? 65535 : udp_limit(q),
+                                   ldns_buffer_begin(r->wbuf), ldns_buffer_capacity(r->wbuf));
+        if (n) {
+            dns_srv_reply(req, ldns_buffer_begin(r->wbuf), n);
+            ldns_rr_list_deep_free(an);
+            ldns_rr_list_deep_free(ns);
+            return;
+        }
+    }
     ldns_pkt *p = ldns_pkt_new();
     ldns_pkt_set_id(p, ldns_pkt_id(q));
     ldns_pkt_set_qr(p, true);

@@ -1,0 +1,26 @@
+/* dns_wire: a direct encoder for responses to plain queries, with name
+ * compression, bypassing ldns's packet serializer on the hot path. */
+#ifndef ENVOI_DNS_WIRE_H
+#define ENVOI_DNS_WIRE_H
+
+#include <ldns/ldns.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dns_wire_answer {
+    const ldns_rr_list *an, *ns, *ar; /* any may be NULL */
+    ldns_pkt_rcode rcode;             /* 0..15 */
+    int aa, ra;
+    int edns, do_bit;   /* add an OPT record (the request had one), DO echoed */
+    uint16_t payload;   /* UDP payload size we advertise in it */
+};
+
+/* Encodes the answer to the request req (its ID, opcode, RD, CD and first
+ * question are copied) into out, at most limit bytes: the additional section
+ * is dropped first, then answer and authority with TC set. Returns the
+ * length, or 0 when the request's question is not a plain uncompressed
+ * name or nothing fits (the caller then falls back to ldns). */
+size_t dns_wire_answer(const uint8_t *req, size_t reqlen, const struct dns_wire_answer *wa,
+                       size_t limit, uint8_t *out, size_t cap);
+
+#endif
