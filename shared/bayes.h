@@ -5,8 +5,10 @@
  * and attachment names; docs/SPAM.md says which and why, with measurements.
  * The database is a binary file used as it is laid out (no parsing): a
  * versioned, checksummed header and an open-addressing table of 64-bit token
- * hashes with their spam/ham message counts, read into read-only memory. A file that fails any check is refused with an
- * error text; nothing in it can make a lookup loop or read out of bounds.
+ * hashes with their spam/ham message counts, read into read-only memory
+ * (not mmap'ed: see bayes_db.c). A file that fails any check is refused
+ * with an error text; nothing in it can make a lookup loop or read out of
+ * bounds.
  *
  * Verdicts follow the seed: "yes" (spam), "no" (ham), "unknown". Without a
  * database every verdict is "unknown"; a message is never refused. */
