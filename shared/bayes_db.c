@@ -25,6 +25,10 @@
 
 #include "bayes.h"
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "bayes_db reads its little-endian file format in place"
+#endif
+
 #define DB_MAGIC "ENVBAYES"
 #define DB_VERSION 1
 #define DB_HEADER 64
