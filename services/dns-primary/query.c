@@ -247,12 +247,74 @@ static void answer_query(struct primary *p, struct dns_req *req, ldns_pkt *q,
     dns_answer_free(&a);
 }
 
+/* The common case without ldns's parser: a QUERY with one plain question
+ * in class IN and nothing else but an OPT (version 0). 1 when answered;
+ * 0 sends the message down the general path, which answers everything. */
+static int fast_query(struct primary *p, struct dns_req *req)
+{
+    const uint8_t *w = req->wire;
+    size_t len = req->len, pos = DNS_HEADER_LEN;
+    if ((w[2] & 0x78) || w[4] || w[5] != 1 || w[6] || w[7] || w[8] || w[9] || w[10] || w[11] > 1)
+        return 0;
+    while (pos < len && w[pos]) {
+        if (w[pos] & 0xc0)
+            return 0;
+        pos += (size_t)w[pos] + 1;
+    }
+    if (pos + 5 > len)
+        return 0;
+    size_t nlen = pos + 1 - DNS_HEADER_LEN;
+    ldns_rr_type qtype = (ldns_rr_type)(w[pos + 1] << 8 | w[pos + 2]);
+    unsigned qclass = (unsigned)(w[pos + 3] << 8 | w[pos + 4]);
+    pos += 5;
+    if (qclass != LDNS_RR_CLASS_IN || nlen > LDNS_MAX_DOMAINLEN + 1 || qtype == LDNS_RR_TYPE_ANY ||
+        qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR || qtype == LDNS_RR_TYPE_MAILA ||
+        qtype == LDNS_RR_TYPE_MAILB || qtype == LDNS_RR_TYPE_OPT || qtype == LDNS_RR_TYPE_TSIG ||
+        qtype == LDNS_RR_TYPE_TKEY)
+        return 0;
+    int edns = 0, do_bit = 0;
+    size_t limit = 512;
+    if (w[11] == 1) { /* OPT: root owner, type 41, class = payload size */
+        if (pos + 11 > len || w[pos] != 0 || w[pos + 1] != 0 || w[pos + 2] != LDNS_RR_TYPE_OPT || w[pos + 6] != 0)
+            return 0;
+        size_t payload = (size_t)(w[pos + 3] << 8 | w[pos + 4]);
+        limit = payload < 512 ? 512 : payload > PRIMARY_EDNS_SIZE ? PRIMARY_EDNS_SIZE : payload;
+        do_bit = (w[pos + 7] & 0x80) != 0;
+        pos += 11 + (size_t)(w[pos + 9] << 8 | w[pos + 10]);
+        edns = 1;
+    }
+    if (pos != len)
+        return 0;
+    ldns_rdf qname = {._size = nlen, ._type = LDNS_RDF_TYPE_DNAME, ._data = (void *)(w + DNS_HEADER_LEN)};
+    struct zone_entry *ze = zones_find(&p->zones, &qname, qtype);
+    if (!ze)
+        return 0;
+    struct dns_answer a;
+    dns_zone_answer(ze->zone, &qname, qtype, &a);
+    size_t n = 0;
+    if (a.rcode != LDNS_RCODE_FORMERR) {
+        struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, edns, do_bit, PRIMARY_EDNS_SIZE};
+        n = dns_wire_answer(w, len, &wa, req->tcp ? 65535 : limit, ldns_buffer_begin(p->wbuf),
+                            ldns_buffer_capacity(p->wbuf));
+    }
+    if (n) {
+        dns_srv_reply(req, ldns_buffer_begin(p->wbuf), n);
+        metrics_inc("dns_responses_total", rcode_label(a.rcode));
+    }
+    dns_answer_free(&a);
+    return n > 0;
+}
+
 void primary_query_cb(struct dns_req *req, void *arg)
 {
     struct primary *p = arg;
     metrics_inc("dns_requests_total", req->tcp ? "transport=\"tcp\"" : "transport=\"udp\"");
     /* Too short for a header, or a response: never answer (no reflection). */
     if (req->len < DNS_HEADER_LEN || (req->wire[2] & 0x80)) {
+        dns_srv_done(req);
+        return;
+    }
+    if (fast_query(p, req)) {
         dns_srv_done(req);
         return;
     }
