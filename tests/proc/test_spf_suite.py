@@ -26,7 +26,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, "spf"))
 from zoneserver import ZoneServer  # noqa: E402
 
-ENVOI = os.environ.get("ENVOI_BIN", os.path.join(ROOT, "build", "bin", "envoi"))
+# ENVOI_BIN (one binary) or ENVOI_BIN_DIR (like conftest.py, e.g. an ASan build)
+ENVOI = os.environ.get("ENVOI_BIN") or os.path.join(
+    os.environ.get("ENVOI_BIN_DIR", os.path.join(ROOT, "build", "bin")), "envoi")
 SUITE_DIR = "/usr/share/doc/python3-spf"
 SUITES = ["rfc7208-tests.yml.gz", "rfc4408-tests.yml.gz"]
 SKIPLIST = os.path.join(HERE, "spf", "skiplist.txt")

@@ -16,7 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 from zoneserver import ZoneServer  # noqa: E402
 
-ENVOI = os.environ.get("ENVOI_BIN", os.path.join(ROOT, "build", "bin", "envoi"))
+# ENVOI_BIN (one binary) or ENVOI_BIN_DIR (like conftest.py, e.g. an ASan build)
+ENVOI = os.environ.get("ENVOI_BIN") or os.path.join(
+    os.environ.get("ENVOI_BIN_DIR", os.path.join(ROOT, "build", "bin")), "envoi")
 PSL_FILE = "/usr/share/publicsuffix/public_suffix_list.dat"
 BATCH = 1000
 
