@@ -74,8 +74,8 @@ void dkim_body_update(struct dkim_body *b, const char *p, size_t n);
 void dkim_body_final(struct dkim_body *b, unsigned char hash[32]);
 
 /* Canonical form of one header field (field: name ":" value, without its final
- * line end) into out, always ending in CRLF. out needs n + 3 bytes. Returns
- * the length written. */
+ * line end) into out, always ending in CRLF (a bare LF inside becomes CRLF).
+ * out needs 2 * n + 3 bytes. Returns the length written. */
 size_t dkim_canon_header(enum dkim_canon canon, const char *field, size_t n, char *out);
 
 /* ---- private keys ---- */

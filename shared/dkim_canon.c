@@ -82,8 +82,13 @@ size_t dkim_canon_header(enum dkim_canon canon, const char *f, size_t n, char *o
 {
     size_t o = 0;
     if (canon == DKIM_CANON_SIMPLE) {
-        memcpy(out, f, n);
-        o = n;
+        /* Verbatim, except that a bare LF inside a folded field becomes CRLF:
+         * SMTP transport will have done that by the time anyone verifies. */
+        for (size_t i = 0; i < n; i++) {
+            if (f[i] == '\n' && (i == 0 || f[i - 1] != '\r'))
+                out[o++] = '\r';
+            out[o++] = f[i];
+        }
     } else {
         const char *colon = memchr(f, ':', n);
         size_t ne = colon ? (size_t)(colon - f) : n, i;
@@ -122,7 +127,7 @@ int dkim_hash_field(crypto_hash_sha256_state *st, enum dkim_canon c, const char 
                     int crlf)
 {
     char stack[DKIM_FIELD_STACK], *buf = stack;
-    if (n + 3 > sizeof stack && !(buf = malloc(n + 3)))
+    if (2 * n + 3 > sizeof stack && !(buf = malloc(2 * n + 3)))
         return -1;
     size_t o = dkim_canon_header(c, p, n, buf);
     crypto_hash_sha256_update(st, (const unsigned char *)buf, crlf ? o : o - 2);

@@ -194,6 +194,33 @@ static void test_roundtrip_and_byte_flips(void **state)
     }
 }
 
+/* A message handed over with bare LF (folded fields included) is signed as
+ * it will look after SMTP transport turned every LF into CRLF. */
+static void test_bare_lf_input(void **state)
+{
+    const char *lf = "From: a@example.test\nSubject: folded\n\tover two\nTo: b@x.test\n\nbody\nline  \n\n";
+    char crlf[256];
+    size_t o = 0;
+    for (const char *p = lf; *p; p++) {
+        if (*p == '\n')
+            crlf[o++] = '\r';
+        crlf[o++] = *p;
+    }
+    char *txt = dkim_key_txt(ed_key);
+    for (int c = 0; c < 2; c++) {
+        size_t len;
+        char *s = sign_msg(ed_key, (enum dkim_canon)c, (enum dkim_canon)c, lf, strlen(lf), &len);
+        size_t hl = len - strlen(lf);
+        char *m = malloc(hl + o);
+        memcpy(m, s, hl);
+        memcpy(m + hl, crlf, o);
+        assert_int_equal(verify_with(m, hl + o, txt, NULL), DKIM_PASS);
+        free(m);
+        free(s);
+    }
+    free(txt);
+}
+
 static void test_oversigned_from(void **state)
 {
     char *txt = dkim_key_txt(ed_key);
@@ -412,6 +439,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc8463_example), cmocka_unit_test(test_roundtrip_and_byte_flips),
+        cmocka_unit_test(test_bare_lf_input),
         cmocka_unit_test(test_oversigned_from), cmocka_unit_test(test_dual_and_results),
         cmocka_unit_test(test_identity_and_strict_keys),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_ar_quoting),

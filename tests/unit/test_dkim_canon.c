@@ -76,6 +76,9 @@ static void test_rfc6376_example(void **state)
     expect_header("B : Y\t\r\n\tZ  ", DKIM_CANON_RELAXED, "b:Y Z\r\n");
     expect_header("A: X", DKIM_CANON_SIMPLE, "A: X\r\n");
     expect_header("B : Y\t\r\n\tZ  ", DKIM_CANON_SIMPLE, "B : Y\t\r\n\tZ  \r\n");
+    /* Bare LF folding is what transport turns into CRLF. */
+    expect_header("B : Y\n\tZ", DKIM_CANON_SIMPLE, "B : Y\r\n\tZ\r\n");
+    expect_header("B : Y\n\tZ", DKIM_CANON_RELAXED, "b:Y Z\r\n");
     expect_body(" C \r\nD \t E\r\n\r\n\r\n", DKIM_CANON_RELAXED, " C\r\nD E\r\n");
     expect_body(" C \r\nD \t E\r\n\r\n\r\n", DKIM_CANON_SIMPLE, " C \r\nD \t E\r\n");
 }
