@@ -253,6 +253,53 @@ static void test_multiple_records_and_cname_noise(void **st)
     spf_free(c);
 }
 
+static void test_received_spf_every_result(void **st)
+{
+    (void)st;
+    static const zent z[] = {
+        {"f.test", SPF_T_TXT, 0, {"v=spf1 -all"}},
+        {"s.test", SPF_T_TXT, 0, {"v=spf1 ~all"}},
+        {"n.test", SPF_T_TXT, 0, {"v=spf1 ?all"}},
+        {"p.test", SPF_T_TXT, 0, {"v=spf1 +all"}},
+        {"x.test", SPF_T_TXT, 0, {"v=spf1 bogus -all"}},
+        {"t.test", SPF_T_TXT, SPF_RCODE_SERVFAIL, {NULL}},
+        {NULL, 0, 0, {NULL}},
+    };
+    static const struct {
+        const char *sender;
+        spf_result r;
+        const char *phrase;
+        int has_mech, has_problem;
+    } t[] = {
+        {"u@f.test", SPF_RES_FAIL, "fail (rx.test: domain of u@f.test does not designate 192.0.2.1 as permitted sender)", 1, 0},
+        {"u@s.test", SPF_RES_SOFTFAIL, "softfail (rx.test: domain of transitioning u@s.test does not designate 192.0.2.1 as permitted sender)", 1, 0},
+        {"u@n.test", SPF_RES_NEUTRAL, "neutral (rx.test: 192.0.2.1 is neither permitted nor denied by domain of u@n.test)", 1, 0},
+        {"u@p.test", SPF_RES_PASS, "pass (rx.test: domain of u@p.test designates 192.0.2.1 as permitted sender)", 1, 0},
+        {"u@none.test", SPF_RES_NONE, "none (rx.test: domain of u@none.test does not designate permitted sender hosts)", 0, 0},
+        {"u@x.test", SPF_RES_PERMERROR, "permerror (rx.test: permanent error in processing domain of x.test: syntax error: unknown mechanism)", 0, 1},
+        {"u@t.test", SPF_RES_TEMPERROR, "temperror (rx.test: error in processing during lookup of u@t.test: DNS error on TXT lookup)", 0, 1},
+    };
+    drv d = {.zone = z};
+    spf_ctx *c = spf_new();
+    char buf[1024], want[300];
+    for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+        assert_int_equal(run(&d, c, "192.0.2.1", t[k].sender, "h.test"), t[k].r);
+        size_t n = spf_format_received(c, buf, sizeof buf);
+        assert_int_equal(n, strlen(buf));
+        snprintf(want, sizeof want, "Received-SPF: %s client-ip=192.0.2.1;", t[k].phrase);
+        if (strncmp(buf, want, strlen(want)) != 0)
+            fail_msg("got  %s\nwant %s", buf, want);
+        assert_int_equal(strstr(buf, " mechanism=") != NULL, t[k].has_mech);
+        assert_int_equal(strstr(buf, " problem=") != NULL, t[k].has_problem);
+        assert_int_equal(buf[strlen(buf) - 1], ';');
+        /* a too-small buffer truncates but reports the full length */
+        char small[16];
+        assert_int_equal(spf_format_received(c, small, sizeof small), n);
+        assert_int_equal(strlen(small), sizeof small - 1);
+    }
+    spf_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_ptr_and_p_macro),
         cmocka_unit_test(test_identities_and_headers),
         cmocka_unit_test(test_multiple_records_and_cname_noise),
+        cmocka_unit_test(test_received_spf_every_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
