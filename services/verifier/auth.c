@@ -53,8 +53,10 @@ static spf_ctx *verifier_spf(dnsq *q, int *budget, const struct verifier_job *j,
     while (spf_step(c) == SPF_NEED_DNS) {
         dnsq_answer a;
         verifier_dns(q, budget, spf_query_name(c), spf_query_type(c), &a);
-        spf_rdata rr[64];
-        size_t n = a.n < 64 ? a.n : 64;
+        size_t n = a.n;
+        spf_rdata *rr = calloc(n ? n : 1, sizeof *rr);
+        if (!rr)
+            n = 0;
         for (size_t i = 0; i < n; i++) {
             rr[i].type = a.rr[i].type;
             rr[i].pref = a.rr[i].pref;
@@ -63,6 +65,7 @@ static spf_ctx *verifier_spf(dnsq *q, int *budget, const struct verifier_job *j,
             rr[i].len = a.rr[i].len;
         }
         spf_answer(c, a.rcode == DNSQ_TIMEOUT ? SPF_RCODE_TIMEOUT : a.rcode, rr, n);
+        free(rr);
         dnsq_answer_free(&a);
     }
     return c;
@@ -152,10 +155,12 @@ static void verifier_work_cb(uv_work_t *w)
         spf_format_authres(spf, buf, sizeof buf);
         sbuf_printf(&h, ";\r\n\t%s", buf);
     } else {
-        sbuf_printf(&h, ";\r\n\tspf=temperror (resolver unavailable) smtp.mailfrom=%s", j->from[0] ? j->from : j->helo);
+        /* Only when the resolver could not even be set up. */
+        sbuf_printf(&h, ";\r\n\tspf=temperror (resolver unavailable)");
     }
     if (spf_helo) {
-        sbuf_printf(&h, ";\r\n\tspf=%s smtp.helo=%s", spf_result_str(spf_get_result(spf_helo)), j->helo);
+        spf_format_authres(spf_helo, buf, sizeof buf);
+        sbuf_printf(&h, ";\r\n\t%s", buf);
     }
     int ndk = dk ? dkim_verify_count(dk) : 0;
     for (int i = 0; i < ndk; i++) {
