@@ -97,7 +97,7 @@ static int compressible(ldns_rr_type t)
            t == LDNS_RR_TYPE_MX || t == LDNS_RR_TYPE_PTR;
 }
 
-static void put_rr(struct wire *w, const ldns_rr *rr, struct scratch *s)
+static void put_rr(struct wire *w, const ldns_rr *rr, struct scratch *s, uint32_t ttl_max)
 {
     uint8_t *sc = scratch_next(s);
     if (!sc) {
@@ -107,7 +107,8 @@ static void put_rr(struct wire *w, const ldns_rr *rr, struct scratch *s)
     put_name(w, ldns_rr_owner(rr), sc);
     put16(w, ldns_rr_get_type(rr));
     put16(w, ldns_rr_get_class(rr));
-    put32(w, ldns_rr_ttl(rr));
+    uint32_t ttl = ldns_rr_ttl(rr);
+    put32(w, ttl_max && ttl > ttl_max ? ttl_max : ttl);
     size_t rdlen_at = w->len;
     put16(w, 0);
     int comp = compressible(ldns_rr_get_type(rr));
@@ -181,7 +182,7 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answ
     put(&w, req + 12, qlen);
     for (int i = 0; i < sections; i++)
         for (size_t k = 0; k < counts[i]; k++)
-            put_rr(&w, ldns_rr_list_rr(sec[i], k), s);
+            put_rr(&w, ldns_rr_list_rr(sec[i], k), s, wa->ttl_max);
     if (wa->edns) { /* OPT: root, type 41, our payload size, DO echoed */
         uint8_t opt[11] = {0, 0, 41, (uint8_t)(wa->payload >> 8), (uint8_t)wa->payload,
                            0, 0, (uint8_t)(wa->do_bit ? 0x80 : 0), 0, 0, 0};

@@ -13,6 +13,7 @@ struct dns_wire_answer {
     int aa, ra;
     int edns, do_bit;   /* add an OPT record (the request had one), DO echoed */
     uint16_t payload;   /* UDP payload size we advertise in it */
+    uint32_t ttl_max;   /* TTLs written are capped at this (cache countdown); 0: none */
 };
 
 /* Encodes the answer to the request req (its ID, opcode, RD, CD and first

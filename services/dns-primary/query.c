@@ -227,7 +227,7 @@ static void answer_query(struct primary *p, struct dns_req *req, ldns_pkt *q,
     if (!key && a.rcode != LDNS_RCODE_FORMERR) {
         /* The fast path: straight to wire (signed answers need ldns). */
         struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, ldns_pkt_edns(q),
-                                     ldns_pkt_edns_do(q), PRIMARY_EDNS_SIZE};
+                                     ldns_pkt_edns_do(q), PRIMARY_EDNS_SIZE, 0};
         size_t n = dns_wire_answer(req->wire, req->len, &wa, req->tcp ? 65535 : udp_limit(q),
                                    ldns_buffer_begin(p->wbuf), ldns_buffer_capacity(p->wbuf));
         if (n) {
@@ -293,7 +293,7 @@ static int fast_query(struct primary *p, struct dns_req *req)
     dns_zone_answer(ze->zone, &qname, qtype, &a);
     size_t n = 0;
     if (a.rcode != LDNS_RCODE_FORMERR) {
-        struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, edns, do_bit, PRIMARY_EDNS_SIZE};
+        struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, edns, do_bit, PRIMARY_EDNS_SIZE, 0};
         n = dns_wire_answer(w, len, &wa, req->tcp ? 65535 : limit, ldns_buffer_begin(p->wbuf),
                             ldns_buffer_capacity(p->wbuf));
     }

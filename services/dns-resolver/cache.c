@@ -153,6 +153,26 @@ void cache_put(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int kin
     c->n++;
 }
 
+const ldns_rr_list *cache_peek(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int *kind,
+                               uint32_t *left)
+{
+    uint8_t key[CACHE_KEY_MAX];
+    size_t kl = make_key(key, name, type);
+    struct centry *e = find(c, key, kl, fnv(key, kl));
+    if (!e)
+        return NULL;
+    uint64_t now = now_ms();
+    if (e->expire_ms <= now) {
+        entry_remove(c, e);
+        return NULL;
+    }
+    lru_unlink(c, e);
+    lru_front(c, e);
+    *kind = e->kind;
+    *left = (uint32_t)((e->expire_ms - now + 999) / 1000);
+    return e->rrs;
+}
+
 ldns_rr_list *cache_get(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int *kind)
 {
     uint8_t key[CACHE_KEY_MAX];

@@ -41,7 +41,7 @@ static void send_response(struct resolver *r, struct dns_req *req, const ldns_pk
 {
     if (ldns_pkt_get_opcode(q) == LDNS_PACKET_QUERY) { /* the fast path: straight to wire */
         struct dns_wire_answer wa = {an, ns, NULL, rc, 0, 1, ldns_pkt_edns(q), ldns_pkt_edns_do(q),
-                                     RES_EDNS_SIZE};
+                                     RES_EDNS_SIZE, 0};
         size_t n = dns_wire_answer(req->wire, req->len, &wa, req->tcp ? 65535 : udp_limit(q),
                                    ldns_buffer_begin(r->wbuf), ldns_buffer_capacity(r->wbuf));
         if (n) {
@@ -107,6 +107,64 @@ static void client_done_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr
     free(c);
 }
 
+/* Answers a plain question straight from the cache, without parsing into
+ * an ldns packet or copying records: 1 when answered. Anything else (a
+ * miss, a CNAME to follow, an unusual message) takes the general path. */
+static int fast_cached(struct resolver *r, struct dns_req *req)
+{
+    const uint8_t *w = req->wire;
+    size_t len = req->len, pos = DNS_HEADER_LEN;
+    if ((w[2] & 0x78) || w[4] || w[5] != 1 || w[6] || w[7] || w[8] || w[9] || w[10] || w[11] > 1)
+        return 0;
+    while (pos < len && w[pos]) {
+        if (w[pos] & 0xc0)
+            return 0;
+        pos += (size_t)w[pos] + 1;
+    }
+    if (pos + 5 > len)
+        return 0;
+    size_t nlen = pos + 1 - DNS_HEADER_LEN;
+    ldns_rr_type qtype = (ldns_rr_type)(w[pos + 1] << 8 | w[pos + 2]);
+    if ((w[pos + 3] << 8 | w[pos + 4]) != LDNS_RR_CLASS_IN || nlen > LDNS_MAX_DOMAINLEN + 1 ||
+        qtype == LDNS_RR_TYPE_ANY || qtype == LDNS_RR_TYPE_OPT || qtype == 0)
+        return 0;
+    pos += 5;
+    int edns = 0, do_bit = 0;
+    size_t limit = 512;
+    if (w[11] == 1) {
+        if (pos + 11 > len || w[pos] != 0 || w[pos + 1] != 0 || w[pos + 2] != LDNS_RR_TYPE_OPT || w[pos + 6] != 0)
+            return 0;
+        size_t payload = (size_t)(w[pos + 3] << 8 | w[pos + 4]);
+        limit = payload < 512 ? 512 : payload > RES_EDNS_SIZE ? RES_EDNS_SIZE : payload;
+        do_bit = (w[pos + 7] & 0x80) != 0;
+        pos += 11 + (size_t)(w[pos + 9] << 8 | w[pos + 10]);
+        edns = 1;
+    }
+    if (pos != len)
+        return 0;
+    ldns_rdf qname = {._size = nlen, ._type = LDNS_RDF_TYPE_DNAME, ._data = (void *)(w + DNS_HEADER_LEN)};
+    int kind;
+    uint32_t left;
+    ldns_pkt_rcode rc = LDNS_RCODE_NOERROR;
+    const ldns_rr_list *l = cache_peek(r->cache, &qname, qtype, &kind, &left);
+    if (!l) {
+        l = cache_peek(r->cache, &qname, 0, &kind, &left);
+        if (!l)
+            return 0;
+        rc = LDNS_RCODE_NXDOMAIN;
+    }
+    int positive = rc == LDNS_RCODE_NOERROR && kind == CACHE_POS;
+    struct dns_wire_answer wa = {positive ? l : NULL, positive ? NULL : l, NULL, rc, 0, 1, edns,
+                                 do_bit, RES_EDNS_SIZE, left};
+    size_t n = dns_wire_answer(w, len, &wa, req->tcp ? 65535 : limit, ldns_buffer_begin(r->wbuf),
+                               ldns_buffer_capacity(r->wbuf));
+    if (!n)
+        return 0;
+    dns_srv_reply(req, ldns_buffer_begin(r->wbuf), n);
+    metrics_inc("dns_resolver_answers_total", rc == LDNS_RCODE_NXDOMAIN ? "rcode=\"NXDOMAIN\"" : "rcode=\"NOERROR\"");
+    return 1;
+}
+
 void serve_query_cb(struct dns_req *req, void *arg)
 {
     struct resolver *r = arg;
@@ -120,6 +178,10 @@ void serve_query_cb(struct dns_req *req, void *arg)
                  net_ip_string((const struct sockaddr *)&req->peer, ip));
         metrics_inc("dns_resolver_refused_total", NULL);
         reply_header(req, LDNS_RCODE_REFUSED);
+        dns_srv_done(req);
+        return;
+    }
+    if (fast_cached(r, req)) {
         dns_srv_done(req);
         return;
     }
