@@ -2,6 +2,7 @@
 stop anywhere, and a scripted next hop that misbehaves on purpose. Loopback
 only; every socket has a timeout so a wedged daemon fails a test instead of
 hanging it."""
+import os
 import socket
 import ssl
 import struct
@@ -128,11 +129,17 @@ class FakeUpstream:
       "silent"    never answer again; keep reading until the peer leaves
       "deaf"      never answer nor read again (20 s)
       ("then-close", bytes)   send, then FIN
+      ("then-silent", bytes)  send, then as "silent"
+    STARTTLS (with tls=context) takes "tls" (the default: 220, handshake,
+    go on encrypted), "tls-then-close", "tls-then-plain-garbage" (cleartext
+    bytes inside the TLS stream) or any action above; "inject" is sent
+    right after the 220, in clear, before the handshake.
     and "delay": seconds before every answer.
     A message counts as stored only when the dot's answer is a well-formed
     single 250 line (or ends in one) that went out; stored holds the bodies."""
 
-    def __init__(self, backlog=128):
+    def __init__(self, backlog=128, tls=None):
+        self.tls = tls  # server ssl.SSLContext: STARTTLS is then answered per script
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -175,9 +182,13 @@ class FakeUpstream:
 
     @staticmethod
     def _stores(answer):
-        last = answer.rstrip(b"\r\n").split(b"\r\n")[-1]
-        lines = answer.rstrip(b"\r\n").split(b"\r\n")
-        return last.startswith(b"250 ") and all(l[:3] == b"250" for l in lines)
+        """True when the first whole reply in answer is a 250."""
+        for line in answer.split(b"\r\n")[:-1]:
+            if line[:3] != b"250":
+                return False
+            if line[3:4] != b"-":
+                return True
+        return False
 
     def _act(self, c, f, script, step, body=None):
         """Answers one step; False when the session is over."""
@@ -204,16 +215,39 @@ class FakeUpstream:
                 pass
             c.close()
             return False
-        then_close = isinstance(action, tuple)
-        data = action[1] if then_close else action
+        after = action[0] if isinstance(action, tuple) else None
+        data = action[1] if after else action
         if step == "dot" and self._stores(data):  # stored first, then answered, as a real server
             with self.lock:
                 self.stored.append(body)
         c.sendall(data)
-        if then_close or step == "quit":
+        if after == "then-silent":
+            return self._act(c, f, {"x": "silent"}, "x")
+        if after == "then-close" or step == "quit":
             c.close()
             return False
         return True
+
+    def _starttls(self, c, script):
+        """Answers STARTTLS; the socket to go on with, or None when done."""
+        action = script.get("starttls", "tls")
+        if not (isinstance(action, str) and action.startswith("tls")):
+            self._act(c, None, script, "starttls")
+            return None
+        c.sendall(b"220 2.0.0 Ready to start TLS\r\n" + script.get("inject", b""))
+        try:
+            t = self.tls.wrap_socket(c, server_side=True)
+        except (ssl.SSLError, OSError):
+            return None
+        if action == "tls-then-close":
+            t.close()
+            return None
+        if action == "tls-then-plain-garbage":
+            os.write(t.fileno(), b"250 this is not a TLS record\r\n" * 4)
+            time.sleep(1)
+            t.close()
+            return None
+        return t
 
     def _serve(self, c, script):
         c.settimeout(60)
@@ -227,7 +261,15 @@ class FakeUpstream:
                     return
                 verb = line[:4].upper().decode("latin-1")
                 step = {"EHLO": "ehlo", "HELO": "helo", "MAIL": "mail", "RCPT": "rcpt", "DATA": "data",
-                        "RSET": "rset", "NOOP": "noop", "QUIT": "quit"}.get(verb, "other")
+                        "RSET": "rset", "NOOP": "noop", "QUIT": "quit", "STAR": "starttls"}.get(verb, "other")
+                if step == "starttls" and self.tls:
+                    t = self._starttls(c, script)
+                    if t is None:
+                        return
+                    c = t
+                    f = c.makefile("rb")
+                    script = dict(script, ehlo=script.get("ehlo-after-tls", DEFAULT_REPLIES["ehlo"]))
+                    continue
                 if not self._act(c, f, script, step):
                     return
                 if step == "data" and script.get("body") == "deaf":
