@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import dns.message
+import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
@@ -458,3 +459,45 @@ exit 0
 """)
     hook.chmod(0o755)
     return marker
+
+
+def test_ixfr_is_answered_with_the_whole_zone(primary):
+    q = dns.message.make_query("zt.test", "IXFR")
+    alg, secret = KEYS["xfr._transfer.zt.test."]
+    q.use_tsig(dns.tsigkeyring.from_text({"xfr._transfer.zt.test.": secret}),
+               keyname="xfr._transfer.zt.test.", algorithm=alg)
+    r = dns.query.tcp(q, "127.0.0.1", port=primary.port, timeout=5, one_rr_per_rrset=True)
+    assert r.answer[0].rdtype == dns.rdatatype.SOA and r.answer[-1].rdtype == dns.rdatatype.SOA
+    assert len(r.answer) > 20  # every record, not a delta
+    udp = dns.query.udp(dns.message.make_query("zt.test", "IXFR"), "127.0.0.1", port=primary.port,
+                        timeout=3)
+    assert [rs.rdtype for rs in udp.answer] == [dns.rdatatype.SOA]  # "ask me over TCP"
+
+
+def test_notify_sent_to_secondaries_after_an_update(tmp_path, start_service):
+    """--notify: every change (here an UPDATE) is announced to the secondary."""
+    url, _ = make_repo(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sec:
+        sec.bind(("127.0.0.1", 0))
+        sec.settimeout(10)
+        port = free_port()
+        start_primary(start_service, url, port, "--notify", f"127.0.0.1:{sec.getsockname()[1]}")
+        r = signed_update(port, lambda u: u.add("announced", 60, "A", "192.0.2.7"))
+        assert r.rcode() == dns.rcode.NOERROR
+        data, _ = sec.recvfrom(4096)
+    n = dns.message.from_wire(data)
+    assert n.opcode() == dns.opcode.NOTIFY
+    assert n.question[0].name.to_text() == "zt.test." and n.question[0].rdtype == dns.rdatatype.SOA
+    assert n.answer[0][0].serial == 2026010102
+
+
+def test_kdig_and_drill_agree(primary):
+    kd = subprocess.run(["kdig", "@127.0.0.1", "-p", str(primary.port), "+short", "alias.zt.test", "A"],
+                        capture_output=True, text=True, check=True).stdout.split()
+    assert kd == ["www.zt.test.", "zt.test.", "192.0.2.1"]
+    dr = subprocess.run(["drill", "-p", str(primary.port), "foo.wild.zt.test", "@127.0.0.1", "A"],
+                        capture_output=True, text=True, check=True).stdout
+    assert "rcode: NOERROR" in dr and "192.0.2.99" in dr
+    dr = subprocess.run(["drill", "-p", str(primary.port), "nope.zt.test", "@127.0.0.1", "A"],
+                        capture_output=True, text=True, check=True).stdout
+    assert "rcode: NXDOMAIN" in dr

@@ -336,3 +336,14 @@ def test_malformed_queries(resolver):
             except socket.timeout:
                 pass
     assert addrs(ask(resolver.port, "www.rt.test")) == ["192.0.2.80"]
+
+
+def test_kdig_and_drill_through_the_resolver(resolver):
+    kd = subprocess.run(["kdig", "@127.0.0.1", "-p", str(resolver.port), "+short", "chain.rt.test", "A"],
+                        capture_output=True, text=True, check=True).stdout.split()
+    assert kd == ["web.rt.test.", "www.outside.test.", "192.0.2.180"]
+    dr = subprocess.run(["drill", "-p", str(resolver.port), "mail.rt.test", "@127.0.0.1", "A"],
+                        capture_output=True, text=True, check=True).stdout
+    assert "rcode: NOERROR" in dr and "192.0.2.25" in dr
+    over_tcp = ask(resolver.port, "www.rt.test", tcp=True)
+    assert addrs(over_tcp) == ["192.0.2.80"]
