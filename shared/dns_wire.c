@@ -153,11 +153,12 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answ
     const ldns_rr_list *sec[3] = {wa->an, wa->ns, wa->ar};
     size_t counts[3] = {0, 0, 0};
     for (int i = 0; i < sections; i++)
-        counts[i] = sec[i] ? ldns_rr_list_rr_count(sec[i]) : 0;
+        for (size_t k = 0; sec[i] && k < ldns_rr_list_rr_count(sec[i]); k++)
+            counts[i] += !(wa->skip_rrsig && ldns_rr_get_type(ldns_rr_list_rr(sec[i], k)) == LDNS_RR_TYPE_RRSIG);
     uint8_t h[12];
     memcpy(h, req, 2);
     h[2] = (uint8_t)(0x80 | (req[2] & 0x79) | (wa->aa ? 0x04 : 0) | (tc ? 0x02 : 0));
-    h[3] = (uint8_t)((wa->ra ? 0x80 : 0) | (req[3] & 0x10) | (wa->rcode & 0x0f)); /* CD copied */
+    h[3] = (uint8_t)((wa->ra ? 0x80 : 0) | (wa->ad ? 0x20 : 0) | (req[3] & 0x10) | (wa->rcode & 0x0f));
     h[4] = 0;
     h[5] = 1;
     h[6] = (uint8_t)(counts[0] >> 8);
@@ -181,8 +182,11 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answ
     }
     put(&w, req + 12, qlen);
     for (int i = 0; i < sections; i++)
-        for (size_t k = 0; k < counts[i]; k++)
-            put_rr(&w, ldns_rr_list_rr(sec[i], k), s, wa->ttl_max);
+        for (size_t k = 0; sec[i] && k < ldns_rr_list_rr_count(sec[i]); k++) {
+            const ldns_rr *rr = ldns_rr_list_rr(sec[i], k);
+            if (!(wa->skip_rrsig && ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG))
+                put_rr(&w, rr, s, wa->ttl_max);
+        }
     if (wa->edns) { /* OPT: root, type 41, our payload size, DO echoed */
         uint8_t opt[11] = {0, 0, 41, (uint8_t)(wa->payload >> 8), (uint8_t)wa->payload,
                            0, 0, (uint8_t)(wa->do_bit ? 0x80 : 0), 0, 0, 0};

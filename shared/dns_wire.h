@@ -14,6 +14,8 @@ struct dns_wire_answer {
     int edns, do_bit;   /* add an OPT record (the request had one), DO echoed */
     uint16_t payload;   /* UDP payload size we advertise in it */
     uint32_t ttl_max;   /* TTLs written are capped at this (cache countdown); 0: none */
+    int ad;             /* set AD: the answer was validated (DNSSEC) */
+    int skip_rrsig;     /* leave RRSIG records out (the client did not set DO) */
 };
 
 /* Encodes the answer to the request req (its ID, opcode, RD, CD and first

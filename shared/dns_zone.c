@@ -446,6 +446,9 @@ static int name_labels(const ldns_rdf *name, size_t offs[DNS_LABELS_MAX + 1])
     return n;
 }
 
+static void push_sigs(const struct dns_node *n, ldns_rr_type t, const ldns_rdf *synth_owner,
+                      ldns_rr_list *list, struct dns_answer *a);
+
 static void push_soa_negative(const struct dns_zone *z, struct dns_answer *a)
 {
     /* RFC 2308 section 5: the negative TTL is min(SOA TTL, SOA MINIMUM). */
@@ -455,6 +458,9 @@ static void push_soa_negative(const struct dns_zone *z, struct dns_answer *a)
         ldns_rr_set_ttl(soa, min);
     ldns_rr_list_push_rr(a->owned, soa);
     ldns_rr_list_push_rr(a->ns, soa);
+    const struct dns_node *apex = a->dnssec ? dns_zone_find(z, z->origin) : NULL;
+    if (apex)
+        push_sigs(apex, LDNS_RR_TYPE_SOA, NULL, a->ns, a);
 }
 
 /* A and AAAA of an in-zone target name, for the additional section. */
@@ -493,6 +499,30 @@ static void referral(const struct dns_zone *z, const struct dns_node *cut, struc
     add_additionals(z, a->ns, from, a);
 }
 
+static ldns_rr_type sig_covers(const ldns_rr *rrsig)
+{
+    const ldns_rdf *c = ldns_rr_rd_count(rrsig) > 0 ? ldns_rr_rdf(rrsig, 0) : NULL;
+    return c && ldns_rdf_size(c) == 2 ? ldns_rdf2rr_type(c) : 0;
+}
+
+/* The RRSIGs at node n covering type t, into list (re-owned when synthesized). */
+static void push_sigs(const struct dns_node *n, ldns_rr_type t, const ldns_rdf *synth_owner,
+                      ldns_rr_list *list, struct dns_answer *a)
+{
+    for (uint32_t i = 0; i < n->nrr; i++) {
+        ldns_rr *rr = n->rrs[i];
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_RRSIG || sig_covers(rr) != t)
+            continue;
+        if (synth_owner) {
+            rr = ldns_rr_clone(rr);
+            ldns_rdf_deep_free(ldns_rr_owner(rr));
+            ldns_rr_set_owner(rr, ldns_rdf_clone(synth_owner));
+            ldns_rr_list_push_rr(a->owned, rr);
+        }
+        ldns_rr_list_push_rr(list, rr);
+    }
+}
+
 /* Appends the node's records of type t, re-owned to qname when synthesized. */
 static size_t push_rrset(const struct dns_node *n, ldns_rr_type t, const ldns_rdf *synth_owner,
                          struct dns_answer *a)
@@ -511,6 +541,8 @@ static size_t push_rrset(const struct dns_node *n, ldns_rr_type t, const ldns_rd
         ldns_rr_list_push_rr(a->an, rr);
         k++;
     }
+    if (k && a->dnssec && t != LDNS_RR_TYPE_ANY && t != LDNS_RR_TYPE_RRSIG)
+        push_sigs(n, t, synth_owner, a->an, a);
     return k;
 }
 
@@ -598,7 +630,14 @@ static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type
 void dns_zone_answer(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
                      struct dns_answer *a)
 {
+    dns_zone_answer_do(z, qname, qtype, 0, a);
+}
+
+void dns_zone_answer_do(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
+                        int dnssec, struct dns_answer *a)
+{
     memset(a, 0, sizeof *a);
+    a->dnssec = dnssec;
     a->an = ldns_rr_list_new();
     a->ns = ldns_rr_list_new();
     a->ar = ldns_rr_list_new();

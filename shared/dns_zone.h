@@ -43,6 +43,7 @@ struct dns_zone {
 struct dns_answer {
     ldns_pkt_rcode rcode;
     int aa;
+    int dnssec; /* the query had DO: RRSIGs go with the RRsets */
     ldns_rr_list *an, *ns, *ar;
     ldns_rr_list *owned;
 };
@@ -69,6 +70,10 @@ size_t dns_node_rrset(const struct dns_node *n, ldns_rr_type t, ldns_rr_list *ou
 /* Answers qname/qtype from the zone into a (initialised by this call). */
 void dns_zone_answer(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
                      struct dns_answer *a);
+/* The same for a query with the DO bit: each RRset in the answer comes with
+ * the RRSIGs covering it, a negative answer's SOA with its RRSIG. */
+void dns_zone_answer_do(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
+                        int dnssec, struct dns_answer *a);
 void dns_answer_free(struct dns_answer *a);
 
 /* All records, SOA first, as one fresh list of clones (for UPDATE). */

@@ -221,13 +221,13 @@ static void answer_query(struct primary *p, struct dns_req *req, ldns_pkt *q,
         return;
     }
     struct dns_answer a;
-    dns_zone_answer(ze->zone, qname, qtype, &a);
+    dns_zone_answer_do(ze->zone, qname, qtype, ldns_pkt_edns_do(q), &a);
     if (qtype == LDNS_RR_TYPE_ANY && !req->tcp)
         minimal_any(&a);
     if (!key && a.rcode != LDNS_RCODE_FORMERR) {
         /* The fast path: straight to wire (signed answers need ldns). */
         struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, ldns_pkt_edns(q),
-                                     ldns_pkt_edns_do(q), PRIMARY_EDNS_SIZE, 0};
+                                     ldns_pkt_edns_do(q), PRIMARY_EDNS_SIZE, 0, 0, 0};
         size_t n = dns_wire_answer(req->wire, req->len, &wa, req->tcp ? 65535 : udp_limit(q),
                                    ldns_buffer_begin(p->wbuf), ldns_buffer_capacity(p->wbuf));
         if (n) {
@@ -290,10 +290,10 @@ static int fast_query(struct primary *p, struct dns_req *req)
     if (!ze)
         return 0;
     struct dns_answer a;
-    dns_zone_answer(ze->zone, &qname, qtype, &a);
+    dns_zone_answer_do(ze->zone, &qname, qtype, do_bit, &a);
     size_t n = 0;
     if (a.rcode != LDNS_RCODE_FORMERR) {
-        struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, edns, do_bit, PRIMARY_EDNS_SIZE, 0};
+        struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, edns, do_bit, PRIMARY_EDNS_SIZE, 0, 0, 0};
         n = dns_wire_answer(w, len, &wa, req->tcp ? 65535 : limit, ldns_buffer_begin(p->wbuf),
                             ldns_buffer_capacity(p->wbuf));
     }

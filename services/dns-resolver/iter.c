@@ -111,6 +111,11 @@ static void find_cut(struct task *t)
             (best < 0 || ldns_dname_is_subdomain(r->fwd[i].zone, r->fwd[best].zone)))
             best = i;
     ldns_rdf *name = ldns_rdf_clone(t->qname);
+    if (t->qtype == LDNS_RR_TYPE_DS && ldns_dname_label_count(name) > 0) {
+        ldns_rdf *up = ldns_dname_left_chop(name); /* a DS lives in the parent zone */
+        ldns_rdf_deep_free(name);
+        name = up;
+    }
     while (name) {
         if (best >= 0 && ldns_dname_compare(name, r->fwd[best].zone) == 0)
             break; /* the forward zone is closer than anything cached */
@@ -180,7 +185,8 @@ static void send_next(struct task *t)
             continue;
         t->srv[i].tried = 1;
         t->queries++;
-        if (up_send(t->r->loop, &t->srv[i].sa, t->qname, t->qtype, t->rd, reply_cb, t) == 0)
+        if (up_send(t->r->loop, &t->srv[i].sa, t->qname, t->qtype, t->rd, t->r->anchors != NULL,
+                    reply_cb, t) == 0)
             return;
     }
     if (t->nnames > 0 && t->depth < RES_DEPTH_MAX) {
@@ -193,7 +199,14 @@ static void send_next(struct task *t)
     finish(t, LDNS_RCODE_SERVFAIL, NULL);
 }
 
-/* Clones of section records with this owner and type (in bailiwick). */
+static ldns_rr_type sig_covers(const ldns_rr *sig)
+{
+    const ldns_rdf *c = ldns_rr_rd_count(sig) > 0 ? ldns_rr_rdf(sig, 0) : NULL;
+    return c && ldns_rdf_size(c) == 2 ? ldns_rdf2rr_type(c) : 0;
+}
+
+/* Clones of section records with this owner and type (the caller checked
+ * the bailiwick), followed by the RRSIGs that cover them (for validate.c). */
 static ldns_rr_list *collect(const ldns_rr_list *sec, const ldns_rdf *owner, ldns_rr_type type,
                              uint32_t *ttl)
 {
@@ -209,6 +222,12 @@ static ldns_rr_list *collect(const ldns_rr_list *sec, const ldns_rdf *owner, ldn
         ldns_rr_list_push_rr(out, ldns_rr_clone(rr));
         if (ldns_rr_ttl(rr) < *ttl)
             *ttl = ldns_rr_ttl(rr);
+    }
+    for (size_t i = 0; out && type != LDNS_RR_TYPE_RRSIG && i < ldns_rr_list_rr_count(sec); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(sec, i);
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG && sig_covers(rr) == type &&
+            ldns_dname_compare(ldns_rr_owner(rr), owner) == 0)
+            ldns_rr_list_push_rr(out, ldns_rr_clone(rr));
     }
     return out;
 }
@@ -298,6 +317,9 @@ static void follow(struct task *t, const ldns_pkt *p)
         cache_put(t->r->cache, name, LDNS_RR_TYPE_CNAME, CACHE_POS, cn, ttl, CRED_ANSWER);
         ldns_rdf *target = ldns_rdf_clone(ldns_rr_rdf(ldns_rr_list_rr(cn, 0), 0));
         ldns_rr_list_push_rr(t->answer, ldns_rr_clone(ldns_rr_list_rr(cn, 0)));
+        for (size_t i = 1; i < ldns_rr_list_rr_count(cn); i++) /* its RRSIGs */
+            if (ldns_rr_get_type(ldns_rr_list_rr(cn, i)) == LDNS_RR_TYPE_RRSIG)
+                ldns_rr_list_push_rr(t->answer, ldns_rr_clone(ldns_rr_list_rr(cn, i)));
         ldns_rr_list_deep_free(cn);
         ldns_rdf_deep_free(name);
         name = target;

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
         {"allow", CONF_LIST, &allow, RES_DEFAULT_ALLOW, "client networks (CIDR, repeatable); others get REFUSED"},
         {"query-port", CONF_INT, &query_port, "53", "port of servers learned from referrals (tests)"},
         {"cache-entries", CONF_INT, &cache_max, RES_CACHE_ENTRIES_DEFAULT, "most RRsets cached"},
-        {"trust-anchor", CONF_STR, &anchor, NULL, "DNSSEC trust anchor file (validation: not yet)"},
+        {"trust-anchor", CONF_STR, &anchor, NULL, "DNSSEC trust anchors (DS or DNSKEY lines): validate, set AD"},
         {"admin", CONF_STR, &admin, NULL, "ADDR:PORT of the admin HTTP port (/healthz, /metrics)"},
         {"log-level", CONF_STR, &level, "info", "debug, info, warn or error"},
     };
@@ -57,8 +57,8 @@ int main(int argc, char **argv)
         log_fatal("config.invalid", "reason=\"%s\"", err);
     if (!hints && R.nfwd == 0)
         log_fatal("config.invalid", "reason=\"--root-hints or --forward is required\"");
-    if (anchor)
-        log_warn("dnssec.not_validating", "trust_anchor=%s reason=\"validation not implemented\"", anchor);
+    if (anchor && anchors_load(&R, anchor, err, sizeof err) < 0)
+        log_fatal("config.invalid", "reason=\"%s\"", err);
     if (check) {
         log_info("config.ok", "service=dns-resolver");
         return 0;
@@ -80,5 +80,7 @@ int main(int argc, char **argv)
     ldns_buffer_free(R.wbuf);
     for (int i = 0; i < R.nfwd; i++)
         ldns_rdf_deep_free(R.fwd[i].zone);
+    ldns_rr_list_deep_free(R.anchors);
+    validate_cleanup();
     return rc == 0 ? 0 : 1;
 }

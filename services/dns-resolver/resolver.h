@@ -6,6 +6,7 @@
  *               random ID, TCP when truncated, a timeout
  *   iter.c      iterative resolution from the root (or a forward zone):
  *               referrals, glue, CNAME chains, bailiwick checks, limits
+ *   validate.c  DNSSEC: chains of DS and DNSKEY up to a trust anchor
  *   serve.c     client requests: ACL, parse, answer from a task's result */
 #ifndef ENVOI_DNS_RESOLVER_H
 #define ENVOI_DNS_RESOLVER_H
@@ -71,7 +72,7 @@ struct up_query;
 /* resp is NULL on timeout or error; it is owned by the callback. */
 typedef void (*up_done_cb)(void *arg, ldns_pkt *resp);
 int up_send(uv_loop_t *loop, const struct sockaddr_storage *to, const ldns_rdf *qname,
-            ldns_rr_type qtype, int rd, up_done_cb cb, void *arg);
+            ldns_rr_type qtype, int rd, int do_bit, up_done_cb cb, void *arg);
 
 /* ---- iter.c ---- */
 struct server_addr {
@@ -96,6 +97,7 @@ struct resolver {
     uint16_t query_port; /* port for servers learned from referrals */
     int tasks;           /* client questions in flight */
     int stopping;        /* shutdown: finish tasks instead of asking further */
+    ldns_rr_list *anchors; /* DNSSEC trust anchors (DS or DNSKEY); NULL: no validation */
     ldns_buffer *wbuf;
 };
 
@@ -109,6 +111,17 @@ void task_start(struct resolver *r, const ldns_rdf *qname, ldns_rr_type qtype, i
 /* Parses a root hints file: RR lines (NS, A) or ADDR[@PORT] lines. */
 int hints_load(struct resolver *r, const char *path, char *err, size_t errsz);
 int forward_parse(struct resolver *r, const char *spec, char *err, size_t errsz);
+
+/* ---- validate.c ---- */
+#define VAL_SECURE 0
+#define VAL_INSECURE 1
+#define VAL_BOGUS 2
+typedef void (*val_done_cb)(void *arg, int status);
+/* Validates the RRsets of an answer (an stays alive until cb). */
+void validate_answer(struct resolver *r, const ldns_rr_list *an, val_done_cb cb, void *arg);
+/* Reads trust anchors (DS or DNSKEY records, master-file lines). */
+int anchors_load(struct resolver *r, const char *path, char *err, size_t errsz);
+void validate_cleanup(void);
 
 /* ---- serve.c ---- */
 void serve_query_cb(struct dns_req *req, void *arg);

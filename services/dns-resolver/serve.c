@@ -17,6 +17,8 @@ struct client {
     struct resolver *r;
     struct dns_req *req;
     ldns_pkt *q;
+    ldns_pkt_rcode rc; /* the result, kept while it is validated */
+    ldns_rr_list *an, *ns;
 };
 
 static void reply_header(struct dns_req *req, ldns_pkt_rcode rc)
@@ -37,11 +39,11 @@ static size_t udp_limit(const ldns_pkt *q)
 }
 
 static void send_response(struct resolver *r, struct dns_req *req, const ldns_pkt *q,
-                          ldns_pkt_rcode rc, ldns_rr_list *an, ldns_rr_list *ns)
+                          ldns_pkt_rcode rc, ldns_rr_list *an, ldns_rr_list *ns, int ad)
 {
     if (ldns_pkt_get_opcode(q) == LDNS_PACKET_QUERY) { /* the fast path: straight to wire */
         struct dns_wire_answer wa = {an, ns, NULL, rc, 0, 1, ldns_pkt_edns(q), ldns_pkt_edns_do(q),
-                                     RES_EDNS_SIZE, 0};
+                                     RES_EDNS_SIZE, 0, ad, !ldns_pkt_edns_do(q)};
         size_t n = dns_wire_answer(req->wire, req->len, &wa, req->tcp ? 65535 : udp_limit(q),
                                    ldns_buffer_begin(r->wbuf), ldns_buffer_capacity(r->wbuf));
         if (n) {
@@ -93,18 +95,47 @@ static void send_response(struct resolver *r, struct dns_req *req, const ldns_pk
     ldns_pkt_free(p);
 }
 
+static void client_finish(struct client *c, int ad)
+{
+    c->r->tasks--;
+    metrics_inc("dns_resolver_answers_total", c->rc == LDNS_RCODE_NOERROR    ? "rcode=\"NOERROR\""
+                                              : c->rc == LDNS_RCODE_NXDOMAIN ? "rcode=\"NXDOMAIN\""
+                                                                             : "rcode=\"SERVFAIL\"");
+    send_response(c->r, c->req, c->q, c->rc, c->an, c->ns, ad);
+    dns_srv_done(c->req);
+    ldns_pkt_free(c->q);
+    free(c);
+}
+
+static void client_validated_cb(void *arg, int status)
+{
+    struct client *c = arg;
+    if (status == VAL_BOGUS) { /* RFC 4035 5.5: bogus data is not served */
+        char *n = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(c->q), 0)));
+        log_warn("dnssec.bogus", "name=%s", n ? n : "?");
+        free(n);
+        ldns_rr_list_deep_free(c->an);
+        ldns_rr_list_deep_free(c->ns);
+        c->an = c->ns = NULL;
+        c->rc = LDNS_RCODE_SERVFAIL;
+    }
+    /* RFC 6840 5.7: AD only for a client that showed it understands it. */
+    client_finish(c, status == VAL_SECURE && (ldns_pkt_edns_do(c->q) || ldns_pkt_ad(c->q)));
+}
+
 static void client_done_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr_list *an,
                            ldns_rr_list *ns)
 {
     struct client *c = arg;
-    c->r->tasks--;
-    metrics_inc("dns_resolver_answers_total", rc == LDNS_RCODE_NOERROR    ? "rcode=\"NOERROR\""
-                                              : rc == LDNS_RCODE_NXDOMAIN ? "rcode=\"NXDOMAIN\""
-                                                                          : "rcode=\"SERVFAIL\"");
-    send_response(c->r, c->req, c->q, rc, an, ns);
-    dns_srv_done(c->req);
-    ldns_pkt_free(c->q);
-    free(c);
+    c->rc = rc;
+    c->an = an;
+    c->ns = ns;
+    /* With a trust anchor, positive answers are validated unless the
+     * client asked not to (CD). */
+    if (c->r->anchors && rc == LDNS_RCODE_NOERROR && ldns_rr_list_rr_count(an) > 0 && !ldns_pkt_cd(c->q))
+        validate_answer(c->r, c->an, client_validated_cb, c);
+    else
+        client_finish(c, 0);
 }
 
 /* Answers a plain question straight from the cache, without parsing into
@@ -155,7 +186,7 @@ static int fast_cached(struct resolver *r, struct dns_req *req)
     }
     int positive = rc == LDNS_RCODE_NOERROR && kind == CACHE_POS;
     struct dns_wire_answer wa = {positive ? l : NULL, positive ? NULL : l, NULL, rc, 0, 1, edns,
-                                 do_bit, RES_EDNS_SIZE, left};
+                                 do_bit, RES_EDNS_SIZE, left, 0, !do_bit};
     size_t n = dns_wire_answer(w, len, &wa, req->tcp ? 65535 : limit, ldns_buffer_begin(r->wbuf),
                                ldns_buffer_capacity(r->wbuf));
     if (!n)
@@ -181,7 +212,7 @@ void serve_query_cb(struct dns_req *req, void *arg)
         dns_srv_done(req);
         return;
     }
-    if (fast_cached(r, req)) {
+    if (!r->anchors && fast_cached(r, req)) { /* (validated answers take the full path) */
         dns_srv_done(req);
         return;
     }
@@ -210,7 +241,7 @@ void serve_query_cb(struct dns_req *req, void *arg)
     else if (r->tasks >= RES_TASKS_MAX)
         early = LDNS_RCODE_SERVFAIL; /* overloaded: fail fast rather than queue */
     if (early != LDNS_RCODE_NOERROR) {
-        send_response(r, req, q, early, NULL, NULL);
+        send_response(r, req, q, early, NULL, NULL, 0);
         ldns_pkt_free(q);
         dns_srv_done(req);
         return;

@@ -176,7 +176,7 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 }
 
 int up_send(uv_loop_t *loop, const struct sockaddr_storage *to, const ldns_rdf *qname,
-            ldns_rr_type qtype, int rd, up_done_cb cb, void *arg)
+            ldns_rr_type qtype, int rd, int do_bit, up_done_cb cb, void *arg)
 {
     struct up_query *u = calloc(1, sizeof *u);
     if (!u)
@@ -190,6 +190,7 @@ int up_send(uv_loop_t *loop, const struct sockaddr_storage *to, const ldns_rdf *
     ldns_pkt *q = ldns_pkt_query_new(ldns_rdf_clone(qname), qtype, LDNS_RR_CLASS_IN, rd ? LDNS_RD : 0);
     ldns_pkt_set_id(q, u->id);
     ldns_pkt_set_edns_udp_size(q, RES_EDNS_SIZE);
+    ldns_pkt_set_edns_do(q, do_bit != 0);
     uint8_t *w = NULL;
     size_t wl = 0;
     int ok = ldns_pkt2wire(&w, q, &wl) == LDNS_STATUS_OK;
