@@ -4,8 +4,13 @@ at awkward moments. After each attack the daemon must still deliver a
 normal message, answer /healthz, drop every session, and exit 0 on SIGTERM
 (under the ASan build a leak or use-after-free turns that exit non-zero):
 
+  make build/asan/bin/spamfilter build/asan/bin/verifier build/asan/bin/envoi
   ENVOI_BIN_DIR=$PWD/build/asan/bin ASAN_OPTIONS=detect_leaks=1:exitcode=86 \\
     /usr/bin/python3 -m pytest -q tests/proc/test_chaos.py
+
+The verifier stands in for a hop whose transform takes time (DNS that never
+answers) and for PROXY headers and early talkers. CHAOS_SEED=n replays the
+random mix with another seed.
 
 The invariant everywhere is the hop contract: a client gets 250 for a
 message only when the next hop said 250 for that message, and a message is
@@ -963,3 +968,191 @@ def test_random_mix_keeps_the_contract(tmp_path):
     finally:
         h.stop()
         up.stop()
+
+
+# ---- a hop whose transform takes time: the verifier, with DNS that never answers ----
+
+def verifier_proc(tmp_path, dest, dns_port, *extra):
+    port, admin = free_port(), free_port()
+    p = Proc([os.path.join(BIN, "verifier"), "--listen", "127.0.0.1:%d" % port, "--destination",
+              "127.0.0.1:%d" % dest, "--domain", "mx.envoi.test", "--recipient-domain", "envoi.test",
+              "--admin", "127.0.0.1:%d" % admin, "--nameserver", "127.0.0.1:%d" % dns_port,
+              "--next-hop-timeout", "2", "--timeout", "10", *extra], port, tmp_path / "verifier.log")
+    p.admin = admin
+    return p
+
+
+def silent_dns():
+    """A nameserver that never answers (UDP and TCP ports bound, nothing read)."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", u.getsockname()[1]))
+        t.listen(0)
+    except OSError:
+        pass
+    return u, t, u.getsockname()[1]
+
+
+def checked(v):
+    return v.text().count("msg=verifier.checked")
+
+
+def test_clients_vanish_while_verifier_checks_run(tmp_path):
+    s = sink_proc(tmp_path)
+    u, t, dns = silent_dns()
+    v = verifier_proc(tmp_path, s.port, dns, "--dns-timeout", "200")
+    try:
+        n = 8
+        for i in range(n):  # the message is complete, then the client is gone before the answer
+            c = Client(v.port).greet()
+            assert c.cmd(b"EHLO client.gmail.test") == 250 and c.cmd(FROM) == 250 and c.cmd(RCPT) == 250
+            assert c.cmd(b"DATA") == 354
+            c.send(message(b"orphan-%d" % i) + b".\r\n")
+            c.close(rst=i % 2)
+        end = time.time() + 30
+        while checked(v) < n and time.time() < end:
+            time.sleep(0.1)
+        assert checked(v) == n
+        wait_idle(v)
+        assert delivered(s.maildir, timeout=0.5) == []  # orphans are dropped, never passed on
+        t0 = time.monotonic()
+        send_ok(v.port, "after-orphans")
+        print("a message through the verifier with silent DNS: %.2f s" % (time.monotonic() - t0))
+        (m,) = delivered(s.maildir, 1)
+        assert b"after-orphans" in m and b"Received-SPF: temperror" in m
+    finally:
+        v.stop()
+        s.stop()
+        u.close()
+        t.close()
+
+
+def test_sigterm_while_verifier_checks_run(tmp_path):
+    s = sink_proc(tmp_path)
+    u, t, dns = silent_dns()
+    v = verifier_proc(tmp_path, s.port, dns, "--dns-timeout", "300")
+    clients = []
+    try:
+        for i in range(6):
+            c = Client(v.port, timeout=15).greet()
+            assert c.cmd(b"EHLO client.gmail.test") == 250 and c.cmd(FROM) == 250 and c.cmd(RCPT) == 250
+            assert c.cmd(b"DATA") == 354
+            c.send(message(b"term-check-%d" % i) + b".\r\n")
+            clients.append(c)
+        time.sleep(0.2)
+        assert checked(v) < 6
+        assert stop_within(v, 15) == 0, v.text()
+        assert "loop=closed" in v.text()
+        for c in clients:
+            code, lines = c.try_reply()
+            assert code == 421, lines
+            c.close()
+        assert delivered(s.maildir, timeout=0.3) == []
+    finally:
+        v.stop()
+        s.stop()
+        u.close()
+        t.close()
+
+
+def test_transform_slower_than_timeout_gets_451(tmp_path):
+    s = sink_proc(tmp_path)
+    u, t, dns = silent_dns()
+    v = verifier_proc(tmp_path, s.port, dns, "--dns-timeout", "1500", "--timeout", "1")
+    try:
+        c = Client(v.port, timeout=15).greet()
+        assert c.cmd(b"EHLO client.gmail.test") == 250 and c.cmd(FROM) == 250 and c.cmd(RCPT) == 250
+        assert c.cmd(b"DATA") == 354
+        c.send(message(b"too-slow") + b".\r\n")
+        t0 = time.monotonic()
+        code, lines = c.reply()
+        assert code == 451 and b"took too long" in lines[0], lines
+        assert time.monotonic() - t0 < 3
+        assert c.cmd(b"QUIT") == 221
+        c.close()
+        end = time.time() + 20
+        while checked(v) < 1 and time.time() < end:  # the late answer finds an orphan
+            time.sleep(0.1)
+        assert checked(v) == 1
+        assert delivered(s.maildir, timeout=0.5) == []
+        wait_idle(v)
+    finally:
+        v.stop()
+        s.stop()
+        u.close()
+        t.close()
+
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+V2_OK = V2_SIG + b"\x21\x11\x00\x0c" + socket.inet_aton("192.0.2.7") + socket.inet_aton("127.0.0.1") + \
+    b"\x30\x39\x00\x19"
+PROXY_BAD = {
+    "http": b"GET / HTTP/1.0\r\n\r\n",
+    "v1-truncated": b"PROXY TCP4 192.0.2.1",
+    "v1-too-long": b"PROXY TCP4 " + b"1" * 200 + b"\r\n",
+    "v1-bad-address": b"PROXY TCP4 999.1.1.1 127.0.0.1 1000 25\r\n",
+    "v1-then-data": b"PROXY TCP4 192.0.2.1 127.0.0.1 1000 25\r\nEHLO early.test\r\n",
+    "v2-truncated": V2_OK[:20],
+    "v2-huge-length": V2_SIG + b"\x21\x11\xff\xff" + b"\x00" * 2000,
+    "v2-bad-command": V2_SIG + b"\x2f\x11\x00\x0c" + b"\x00" * 12,
+    "v2-then-data": V2_OK + b"EHLO early.test\r\n",
+}
+
+
+def test_proxy_header_and_early_talker_chaos(tmp_path):
+    """A verifier behind a load balancer (127.0.0.1 must send a PROXY header)
+    with a greeting delay: broken, cut, oversized headers and early talkers
+    are dropped without a greeting; a header fed byte by byte works, and a
+    real client's address comes through."""
+    s = sink_proc(tmp_path)
+    u, t, dns = silent_dns()
+    v = verifier_proc(tmp_path, s.port, dns, "--dns-timeout", "100", "--proxy-protocol", "--proxy-from",
+                      "127.0.0.1/32", "--greet-delay", "300", "--timeout", "2")
+    try:
+        for i in range(4):
+            for name, data in PROXY_BAD.items():
+                c = Client(v.port, timeout=10)
+                try:
+                    c.send(data)
+                except OSError:
+                    pass
+                if name in ("v1-truncated", "v2-truncated"):
+                    c.close(rst=i % 2)  # gone mid-header (waiting for the rest is tested below)
+                    continue
+                closed = c.closed_by_peer(4)
+                assert closed and b"220" not in c.buf, (name, c.buf)
+                c.close()
+        # one byte, then nothing: dropped at --timeout
+        c = Client(v.port, timeout=10)
+        c.send(b"P")
+        t0 = time.monotonic()
+        assert c.closed_by_peer(5) and c.buf == b""
+        assert time.monotonic() - t0 < 4
+        c.close()
+        # a valid header, then talking before the greeting: 554
+        c = Client(v.port, timeout=10)
+        c.send(V2_OK)
+        time.sleep(0.1)  # the header alone first: with it, the EHLO would be "data after header"
+        c.send(b"EHLO early.test\r\n")
+        assert c.reply()[0] == 554
+        c.close()
+        # a valid header byte by byte, then the real conversation
+        c = Client(v.port, timeout=10)
+        for b in b"PROXY TCP4 192.0.2.9 127.0.0.1 40000 25\r\n":
+            c.send(bytes([b]))
+        assert c.reply()[0] == 220
+        assert c.cmd(b"EHLO client.gmail.test") == 250 and c.cmd(FROM) == 250 and c.cmd(RCPT) == 250
+        assert c.cmd(b"DATA") == 354
+        c.send(message(b"via-balancer") + b".\r\n")
+        assert c.reply()[0] == 250
+        c.close()
+        (m,) = delivered(s.maildir, 1)
+        assert b"(192.0.2.9)" in m.split(b"\r\n\r\n")[0]
+        wait_idle(v)
+    finally:
+        v.stop()
+        s.stop()
+        u.close()
+        t.close()
