@@ -213,3 +213,38 @@ size_t dns_wire_answer(const uint8_t *req, size_t reqlen, const struct dns_wire_
         n = encode(req, qlen, wa, 0, 1, out, limit, &s);
     return n;
 }
+
+int dns_wire_plain_query(const uint8_t *w, size_t len, struct dns_wire_query *q)
+{
+    size_t pos = 12;
+    if (len < 12 || (w[2] & 0xF8) || w[4] || w[5] != 1 || w[6] || w[7] || w[8] || w[9] || w[10] ||
+        w[11] > 1)
+        return 0; /* a response, another opcode, or other sections */
+    while (pos < len && w[pos]) {
+        if (w[pos] & 0xc0)
+            return 0;
+        pos += (size_t)w[pos] + 1;
+    }
+    if (pos + 5 > len)
+        return 0;
+    size_t nlen = pos + 1 - 12;
+    if (nlen > LDNS_MAX_DOMAINLEN + 1 || (w[pos + 3] << 8 | w[pos + 4]) != LDNS_RR_CLASS_IN)
+        return 0;
+    memset(q, 0, sizeof *q);
+    q->qtype = (ldns_rr_type)(w[pos + 1] << 8 | w[pos + 2]);
+    q->qname._size = nlen;
+    q->qname._type = LDNS_RDF_TYPE_DNAME;
+    q->qname._data = (void *)(w + 12);
+    q->payload = 512;
+    pos += 5;
+    if (w[11] == 1) { /* OPT: root owner, type 41, class = payload size, version 0 */
+        if (pos + 11 > len || w[pos] != 0 || w[pos + 1] != 0 || w[pos + 2] != LDNS_RR_TYPE_OPT ||
+            w[pos + 6] != 0)
+            return 0;
+        q->payload = (uint16_t)(w[pos + 3] << 8 | w[pos + 4]);
+        q->do_bit = (w[pos + 7] & 0x80) != 0;
+        q->edns = 1;
+        pos += 11 + (size_t)(w[pos + 9] << 8 | w[pos + 10]);
+    }
+    return pos == len;
+}

@@ -18,6 +18,19 @@ struct dns_wire_answer {
     int skip_rrsig;     /* leave RRSIG records out (the client did not set DO) */
 };
 
+/* A plain query read in place: a QUERY with one uncompressed question in
+ * class IN and no records besides an OPT of version 0. */
+struct dns_wire_query {
+    ldns_rdf qname; /* points into the message (not to be freed) */
+    ldns_rr_type qtype;
+    int edns, do_bit;
+    uint16_t payload; /* the client's UDP size (512 without EDNS) */
+};
+
+/* Reads req as a plain query: 1, or 0 when it is anything else (the caller
+ * then parses it fully). Pure and bounded: never reads past len. */
+int dns_wire_plain_query(const uint8_t *req, size_t len, struct dns_wire_query *q);
+
 /* Encodes the answer to the request req (its ID, opcode, RD, CD and first
  * question are copied) into out, at most limit bytes: the additional section
  * is dropped first, then answer and authority with TC set. Returns the

@@ -252,40 +252,19 @@ static void answer_query(struct primary *p, struct dns_req *req, ldns_pkt *q,
  * 0 sends the message down the general path, which answers everything. */
 static int fast_query(struct primary *p, struct dns_req *req)
 {
+    struct dns_wire_query pq;
+    if (!dns_wire_plain_query(req->wire, req->len, &pq))
+        return 0;
+    ldns_rr_type qtype = pq.qtype;
+    if (qtype == LDNS_RR_TYPE_ANY || qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR ||
+        qtype == LDNS_RR_TYPE_MAILA || qtype == LDNS_RR_TYPE_MAILB || qtype == LDNS_RR_TYPE_OPT ||
+        qtype == LDNS_RR_TYPE_TSIG || qtype == LDNS_RR_TYPE_TKEY)
+        return 0;
     const uint8_t *w = req->wire;
-    size_t len = req->len, pos = DNS_HEADER_LEN;
-    if ((w[2] & 0x78) || w[4] || w[5] != 1 || w[6] || w[7] || w[8] || w[9] || w[10] || w[11] > 1)
-        return 0;
-    while (pos < len && w[pos]) {
-        if (w[pos] & 0xc0)
-            return 0;
-        pos += (size_t)w[pos] + 1;
-    }
-    if (pos + 5 > len)
-        return 0;
-    size_t nlen = pos + 1 - DNS_HEADER_LEN;
-    ldns_rr_type qtype = (ldns_rr_type)(w[pos + 1] << 8 | w[pos + 2]);
-    unsigned qclass = (unsigned)(w[pos + 3] << 8 | w[pos + 4]);
-    pos += 5;
-    if (qclass != LDNS_RR_CLASS_IN || nlen > LDNS_MAX_DOMAINLEN + 1 || qtype == LDNS_RR_TYPE_ANY ||
-        qtype == LDNS_RR_TYPE_AXFR || qtype == LDNS_RR_TYPE_IXFR || qtype == LDNS_RR_TYPE_MAILA ||
-        qtype == LDNS_RR_TYPE_MAILB || qtype == LDNS_RR_TYPE_OPT || qtype == LDNS_RR_TYPE_TSIG ||
-        qtype == LDNS_RR_TYPE_TKEY)
-        return 0;
-    int edns = 0, do_bit = 0;
-    size_t limit = 512;
-    if (w[11] == 1) { /* OPT: root owner, type 41, class = payload size */
-        if (pos + 11 > len || w[pos] != 0 || w[pos + 1] != 0 || w[pos + 2] != LDNS_RR_TYPE_OPT || w[pos + 6] != 0)
-            return 0;
-        size_t payload = (size_t)(w[pos + 3] << 8 | w[pos + 4]);
-        limit = payload < 512 ? 512 : payload > PRIMARY_EDNS_SIZE ? PRIMARY_EDNS_SIZE : payload;
-        do_bit = (w[pos + 7] & 0x80) != 0;
-        pos += 11 + (size_t)(w[pos + 9] << 8 | w[pos + 10]);
-        edns = 1;
-    }
-    if (pos != len)
-        return 0;
-    ldns_rdf qname = {._size = nlen, ._type = LDNS_RDF_TYPE_DNAME, ._data = (void *)(w + DNS_HEADER_LEN)};
+    size_t len = req->len;
+    int edns = pq.edns, do_bit = pq.do_bit;
+    size_t limit = pq.payload < 512 ? 512 : pq.payload > PRIMARY_EDNS_SIZE ? PRIMARY_EDNS_SIZE : pq.payload;
+    ldns_rdf qname = pq.qname;
     struct zone_entry *ze = zones_find(&p->zones, &qname, qtype);
     if (!ze)
         return 0;

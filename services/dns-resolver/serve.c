@@ -143,37 +143,16 @@ static void client_done_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr
  * miss, a CNAME to follow, an unusual message) takes the general path. */
 static int fast_cached(struct resolver *r, struct dns_req *req)
 {
+    struct dns_wire_query pq;
+    if (!dns_wire_plain_query(req->wire, req->len, &pq) || pq.qtype == LDNS_RR_TYPE_ANY ||
+        pq.qtype == LDNS_RR_TYPE_OPT || pq.qtype == 0)
+        return 0;
     const uint8_t *w = req->wire;
-    size_t len = req->len, pos = DNS_HEADER_LEN;
-    if ((w[2] & 0x78) || w[4] || w[5] != 1 || w[6] || w[7] || w[8] || w[9] || w[10] || w[11] > 1)
-        return 0;
-    while (pos < len && w[pos]) {
-        if (w[pos] & 0xc0)
-            return 0;
-        pos += (size_t)w[pos] + 1;
-    }
-    if (pos + 5 > len)
-        return 0;
-    size_t nlen = pos + 1 - DNS_HEADER_LEN;
-    ldns_rr_type qtype = (ldns_rr_type)(w[pos + 1] << 8 | w[pos + 2]);
-    if ((w[pos + 3] << 8 | w[pos + 4]) != LDNS_RR_CLASS_IN || nlen > LDNS_MAX_DOMAINLEN + 1 ||
-        qtype == LDNS_RR_TYPE_ANY || qtype == LDNS_RR_TYPE_OPT || qtype == 0)
-        return 0;
-    pos += 5;
-    int edns = 0, do_bit = 0;
-    size_t limit = 512;
-    if (w[11] == 1) {
-        if (pos + 11 > len || w[pos] != 0 || w[pos + 1] != 0 || w[pos + 2] != LDNS_RR_TYPE_OPT || w[pos + 6] != 0)
-            return 0;
-        size_t payload = (size_t)(w[pos + 3] << 8 | w[pos + 4]);
-        limit = payload < 512 ? 512 : payload > RES_EDNS_SIZE ? RES_EDNS_SIZE : payload;
-        do_bit = (w[pos + 7] & 0x80) != 0;
-        pos += 11 + (size_t)(w[pos + 9] << 8 | w[pos + 10]);
-        edns = 1;
-    }
-    if (pos != len)
-        return 0;
-    ldns_rdf qname = {._size = nlen, ._type = LDNS_RDF_TYPE_DNAME, ._data = (void *)(w + DNS_HEADER_LEN)};
+    size_t len = req->len;
+    ldns_rr_type qtype = pq.qtype;
+    int edns = pq.edns, do_bit = pq.do_bit;
+    size_t limit = pq.payload < 512 ? 512 : pq.payload > RES_EDNS_SIZE ? RES_EDNS_SIZE : pq.payload;
+    ldns_rdf qname = pq.qname;
     int kind;
     uint32_t left;
     ldns_pkt_rcode rc = LDNS_RCODE_NOERROR;
