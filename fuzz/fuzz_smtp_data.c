@@ -38,8 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct res a, b;
     feed(in, len, len ? len : 1, max, &a);
     feed(in, len, step, max, &b);
+    /* After an error the content is to be discarded: how much of it was
+     * appended before a size error depends on the pieces, so compare it only
+     * when there is none. */
     if (a.done != b.done || a.consumed != b.consumed || a.d.err != b.d.err || a.d.size != b.d.size ||
-        a.out.len != b.out.len || (a.out.len && memcmp(a.out.p, b.out.p, a.out.len)))
+        (!a.d.err && (a.out.len != b.out.len || (a.out.len && memcmp(a.out.p, b.out.p, a.out.len)))))
         abort();
     if (a.done && !(a.consumed == 3 ? !memcmp(in, ".\r\n", 3) : a.consumed >= 5 && !memcmp(in + a.consumed - 5, "\r\n.\r\n", 5)))
         abort();

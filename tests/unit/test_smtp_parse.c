@@ -1067,6 +1067,27 @@ static void test_known_bugs(void **state)
         free(r);
         sbuf_free(&b);
     }
+    /* RFC 5321 atext and dcontent exclude NUL, but smtp_atext() and the
+     * address-literal check use strchr(set, c), which matches c == 0 (the
+     * set's own terminator). A NUL then cuts addr short: "<victim\0@d.test>"
+     * parses OK with addr "victim" (strlen) while at/domain say "d.test";
+     * "<\0@d.test>" gives addr "" with null=0. Found by fuzz_smtp_parse
+     * (corpus/smtp_parse/nul-in-local-part). */
+    {
+        static const struct {
+            const char *in;
+            size_t len;
+        } nul[] = {{"<victim\0@d.test>", 16}, {"<vic\0tim@d.test>", 16}, {"<\0@d.test>", 10}, {"<a@[1.2.3.4\0]>", 14}};
+        for (size_t i = 0; i < sizeof nul / sizeof nul[0]; i++)
+            for (int mail = 0; mail < 2; mail++) {
+                char *buf = heap_copy(nul[i].in, nul[i].len);
+                struct smtp_path sp;
+                char what[128];
+                snprintf(what, sizeof what, "NUL byte accepted in path case %zu (%s)", i, mail ? "MAIL" : "RCPT");
+                bugs += known_bug(what, smtp_path_parse(buf, nul[i].len, mail, &sp) == SMTP_PATH_SYNTAX);
+                free(buf);
+            }
+    }
     if (bugs) {
         const char *strict = getenv("ENVOI_STRICT");
         if (strict && strcmp(strict, "1") == 0)

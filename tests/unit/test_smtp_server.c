@@ -813,6 +813,46 @@ static void test_auth_credentials(void **state)
     h_free(&h);
 }
 
+/* Known discrepancies: checked; while any still disagrees the test is
+ * reported SKIPPED with the reason, and ENVOI_STRICT=1 makes it fail. */
+static void test_known_bugs(void **state)
+{
+    (void)state;
+    int bugs = 0;
+    /* A NUL byte in a path passes smtp_path_parse (see test_smtp_parse.c),
+     * so "RCPT TO:<victim\0@d.test>" is accepted and the owner sees the
+     * recipient "victim", without a domain (hop.c then sends
+     * "RCPT TO:<victim>" to the next hop); "MAIL FROM:<\0@x.test>" becomes
+     * a null sender. RFC 5321 allows no NUL there: 501 expected. */
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *codes;
+    } nul[] = {
+#define NUL_CASE(x, codes) {x, sizeof x - 1, codes}
+        NUL_CASE(E M "RCPT TO:<victim\0@d.test>\r\n", "220 250 250 501"),
+        NUL_CASE(E "MAIL FROM:<\0@x.test>\r\n", "220 250 501"),
+    };
+    for (size_t i = 0; i < sizeof nul / sizeof nul[0]; i++) {
+        struct h h;
+        h_init(&h, &cfg_plain, &hooks, 0);
+        h_feed(&h, nul[i].in, nul[i].len, 0, 0);
+        char codes[64];
+        reply_codes(&h.out, codes, sizeof codes);
+        if (strcmp(codes, nul[i].codes) != 0) {
+            print_message("KNOWN BUG: NUL in path case %zu: codes \"%s\", want \"%s\"\n", i, codes, nul[i].codes);
+            bugs++;
+        }
+        h_free(&h);
+    }
+    if (bugs) {
+        const char *strict = getenv("ENVOI_STRICT");
+        if (strict && strcmp(strict, "1") == 0)
+            fail_msg("%d known discrepancies", bugs);
+        skip();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,7 +861,7 @@ int main(void)
         cmocka_unit_test(test_rcpts_and_from), cmocka_unit_test(test_line_too_long),
         cmocka_unit_test(test_message_size),   cmocka_unit_test(test_backlog),
         cmocka_unit_test(test_abort),          cmocka_unit_test(test_reset_hook),
-        cmocka_unit_test(test_auth_credentials),
+        cmocka_unit_test(test_auth_credentials), cmocka_unit_test(test_known_bugs),
     };
     log_init("test_smtp_server", LOG_WARN); /* refusals are logged at info: keep the output readable */
     return cmocka_run_group_tests(tests, NULL, NULL);
