@@ -795,22 +795,23 @@ def test_next_hop_breaks_starttls(tls_upstream_hop, name, script, expect):
 
 def test_next_hop_session_ends_between_messages(tmp_path):
     """One client session, three messages: the next hop hangs up after the
-    first (with a stray 421), idles out after the second; each message still
-    goes through on a new next-hop session, stored once."""
+    first (with a stray 421); a pause longer than --next-hop-timeout after
+    the second. Each message goes through (on a new next-hop session where
+    the old one ended), stored once."""
     up = FakeUpstream()
     h = hop_proc(tmp_path, up.port)
     try:
         up.push({"dot": ("then-close", b"250 2.0.0 stored\r\n421 4.4.2 idle, bye\r\n")})
         c = Client(h.port, timeout=15).greet()
         assert c.cmd(b"EHLO client.test") == 250
-        for i, pause in enumerate((0.3, 1.6, 0)):  # 1.6 s > --next-hop-timeout: our side ends it
+        for i, pause in enumerate((0.3, 1.6, 0)):  # 1.6 s > --next-hop-timeout, no reply awaited meanwhile
             assert c.cmd(FROM) == 250 and c.cmd(RCPT) == 250 and c.cmd(b"DATA") == 354
             c.send(message(b"reuse-%d" % i) + b".\r\n")
             assert c.reply()[0] == 250
             time.sleep(pause)
         assert c.cmd(b"QUIT") == 221
         c.close()
-        assert up.accepted == 3
+        assert up.accepted in (2, 3)  # 3 when an idle next-hop session is ended at --next-hop-timeout
         for i in range(3):
             assert sum(1 for b in up.stored if b"Subject: reuse-%d\r\n" % i in b) == 1, up.stored
         wait_idle(h)
@@ -1156,3 +1157,29 @@ def test_proxy_header_and_early_talker_chaos(tmp_path):
         s.stop()
         u.close()
         t.close()
+
+
+@pytest.mark.xfail(strict=True, reason="smtp_client: the next-hop reply timer also runs while no reply is awaited, "
+                   "so a client that takes longer than --next-hop-timeout to send its message gets 451, every time")
+def test_slow_client_upload_longer_than_next_hop_timeout(tmp_path):
+    """A client on a slow link: its message takes longer to arrive than
+    --next-hop-timeout (1 s here, 60 s by default) while the next hop is
+    idle and healthy. That is no failure of the next hop."""
+    s = sink_proc(tmp_path)
+    h = hop_proc(tmp_path, s.port)
+    try:
+        c = Client(h.port, timeout=15).greet()
+        assert c.cmd(b"EHLO client.test") == 250 and c.cmd(FROM) == 250 and c.cmd(RCPT) == 250
+        assert c.cmd(b"DATA") == 354
+        c.send(b"Subject: slow-upload\r\n\r\n")
+        for i in range(5):
+            time.sleep(0.5)
+            c.send(b"chunk %d of a message on a slow link\r\n" % i)
+        c.send(b".\r\n")
+        code, lines = c.reply()
+        c.close()
+        assert code == 250, lines
+        assert count_tag(delivered(s.maildir, 1), b"slow-upload") == 1
+    finally:
+        h.stop()
+        s.stop()
