@@ -147,6 +147,7 @@ class FakeUpstream:
         self.port = self.sock.getsockname()[1]
         self.scripts = []
         self.stored = []
+        self.commands = []  # every command line received, in order
         self.accepted = 0
         self.lock = threading.Lock()
         self.conns = []
@@ -259,6 +260,8 @@ class FakeUpstream:
                 line = f.readline(100000)
                 if not line:
                     return
+                with self.lock:
+                    self.commands.append(line)
                 verb = line[:4].upper().decode("latin-1")
                 step = {"EHLO": "ehlo", "HELO": "helo", "MAIL": "mail", "RCPT": "rcpt", "DATA": "data",
                         "RSET": "rset", "NOOP": "noop", "QUIT": "quit", "STAR": "starttls"}.get(verb, "other")
