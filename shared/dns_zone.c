@@ -492,11 +492,48 @@ static void add_additionals(const struct dns_zone *z, const ldns_rr_list *l, siz
     }
 }
 
+/* The node holding the NSEC record that covers name: the greatest node at
+ * or before name in canonical order that has one (RFC 4034 6.1, 4035 3.1.3). */
+static const struct dns_node *nsec_cover(const struct dns_zone *z, const ldns_rdf *name)
+{
+    size_t lo = 0, hi = z->nnodes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ldns_dname_compare(z->nodes[mid].name, name) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i-- > 0;)
+        if (node_has(&z->nodes[i], LDNS_RR_TYPE_NSEC))
+            return &z->nodes[i];
+    return NULL;
+}
+
+/* Adds n's NSEC and its RRSIGs to the authority section (once). */
+static void push_nsec(const struct dns_node *n, struct dns_answer *a)
+{
+    const ldns_rr *nsec = n ? node_first(n, LDNS_RR_TYPE_NSEC) : NULL;
+    if (!nsec)
+        return;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(a->ns); i++)
+        if (ldns_rr_list_rr(a->ns, i) == nsec)
+            return;
+    dns_node_rrset(n, LDNS_RR_TYPE_NSEC, a->ns);
+    push_sigs(n, LDNS_RR_TYPE_NSEC, NULL, a->ns, a);
+}
+
 static void referral(const struct dns_zone *z, const struct dns_node *cut, struct dns_answer *a)
 {
     size_t from = ldns_rr_list_rr_count(a->ns);
     dns_node_rrset(cut, LDNS_RR_TYPE_NS, a->ns);
     add_additionals(z, a->ns, from, a);
+    if (a->dnssec) { /* the DS, or the NSEC proving there is none */
+        if (dns_node_rrset(cut, LDNS_RR_TYPE_DS, a->ns))
+            push_sigs(cut, LDNS_RR_TYPE_DS, NULL, a->ns, a);
+        else
+            push_nsec(cut, a);
+    }
 }
 
 static ldns_rr_type sig_covers(const ldns_rr *rrsig)
@@ -568,6 +605,11 @@ static void answer_at(const struct dns_zone *z, const struct dns_node *n, const 
         return;
     }
     push_soa_negative(z, a); /* NODATA */
+    if (a->dnssec) {
+        push_nsec(n, a); /* the types that exist here */
+        if (synth)
+            push_nsec(nsec_cover(z, qname), a); /* and no closer match */
+    }
 }
 
 static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
@@ -604,9 +646,11 @@ static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type
         return;
     }
     if (k < 0) { /* exact match */
-        if (n->flags & DNS_NODE_ENT)
+        if (n->flags & DNS_NODE_ENT) {
             push_soa_negative(z, a);
-        else
+            if (a->dnssec)
+                push_nsec(nsec_cover(z, qname), a);
+        } else
             answer_at(z, n, qname, 0, qtype, a, depth);
         return;
     }
@@ -625,6 +669,12 @@ static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type
     }
     a->rcode = LDNS_RCODE_NXDOMAIN;
     push_soa_negative(z, a);
+    if (a->dnssec && cel + 2 <= LDNS_MAX_DOMAINLEN + 1) {
+        /* NSECs covering the name and the wildcard that would have matched. */
+        ldns_rdf wild = {._size = cel + 2, ._type = LDNS_RDF_TYPE_DNAME, ._data = wbuf};
+        push_nsec(nsec_cover(z, qname), a);
+        push_nsec(nsec_cover(z, &wild), a);
+    }
 }
 
 void dns_zone_answer(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,

@@ -244,7 +244,7 @@ static const ldns_rr *find_soa(const ldns_rr_list *ns, const ldns_rdf *zone, con
 }
 
 static ldns_rr_list *negative(struct task *t, const ldns_rr *soa, const ldns_rdf *name,
-                              ldns_rr_type type, int kind)
+                              ldns_rr_type type, int kind, const ldns_rr_list *auth)
 {
     ldns_rr_list *l = ldns_rr_list_new();
     if (!soa)
@@ -254,6 +254,15 @@ static ldns_rr_list *negative(struct task *t, const ldns_rr *soa, const ldns_rdf
     if (min < ldns_rr_ttl(c))
         ldns_rr_set_ttl(c, min); /* RFC 2308 section 5 */
     ldns_rr_list_push_rr(l, c);
+    /* With DNSSEC on, the proof goes along: NSECs and the RRSIGs over them
+     * and over the SOA (in bailiwick only). */
+    for (size_t i = 0; t->r->anchors && i < ldns_rr_list_rr_count(auth); i++) {
+        const ldns_rr *rr = ldns_rr_list_rr(auth, i);
+        ldns_rr_type rt = ldns_rr_get_type(rr);
+        if ((rt == LDNS_RR_TYPE_NSEC || rt == LDNS_RR_TYPE_RRSIG) && ldns_rr_rd_count(rr) > 0 &&
+            at_or_below(ldns_rr_owner(rr), t->zone))
+            ldns_rr_list_push_rr(l, ldns_rr_clone(rr));
+    }
     cache_put(t->r->cache, name, type, kind, l, ldns_rr_ttl(c), CRED_ANSWER);
     return l;
 }
@@ -332,7 +341,7 @@ static void follow(struct task *t, const ldns_pkt *p)
     }
     const ldns_rr *soa = find_soa(ldns_pkt_authority(p), t->zone, name);
     if (rc == LDNS_RCODE_NXDOMAIN && (!moved || soa)) {
-        ldns_rr_list *auth = negative(t, soa, name, 0, CACHE_NXDOMAIN);
+        ldns_rr_list *auth = negative(t, soa, name, 0, CACHE_NXDOMAIN, ldns_pkt_authority(p));
         ldns_rdf_deep_free(name);
         finish(t, LDNS_RCODE_NXDOMAIN, auth);
         return;
@@ -349,7 +358,7 @@ static void follow(struct task *t, const ldns_pkt *p)
         return;
     }
     if (rc == LDNS_RCODE_NOERROR && (soa || ldns_pkt_aa(p))) {
-        ldns_rr_list *auth = negative(t, soa, name, t->qtype, CACHE_NODATA);
+        ldns_rr_list *auth = negative(t, soa, name, t->qtype, CACHE_NODATA, ldns_pkt_authority(p));
         ldns_rdf_deep_free(name);
         finish(t, LDNS_RCODE_NOERROR, auth);
         return;

@@ -119,6 +119,11 @@ int forward_parse(struct resolver *r, const char *spec, char *err, size_t errsz)
 typedef void (*val_done_cb)(void *arg, int status);
 /* Validates the RRsets of an answer (an stays alive until cb). */
 void validate_answer(struct resolver *r, const ldns_rr_list *an, val_done_cb cb, void *arg);
+/* Validates a whole response: its answer RRsets and, for NXDOMAIN/NODATA
+ * (also at the end of a CNAME chain), the signed NSEC denial. */
+void validate_response(struct resolver *r, const ldns_rdf *qname, ldns_rr_type qtype,
+                       ldns_pkt_rcode rc, const ldns_rr_list *an, const ldns_rr_list *ns,
+                       val_done_cb cb, void *arg);
 /* Reads trust anchors (DS or DNSKEY records, master-file lines). */
 int anchors_load(struct resolver *r, const char *path, char *err, size_t errsz);
 void validate_cleanup(void);

@@ -130,12 +130,15 @@ static void client_done_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr
     c->rc = rc;
     c->an = an;
     c->ns = ns;
-    /* With a trust anchor, positive answers are validated unless the
+    /* With a trust anchor, answers and denials are validated unless the
      * client asked not to (CD). */
-    if (c->r->anchors && rc == LDNS_RCODE_NOERROR && ldns_rr_list_rr_count(an) > 0 && !ldns_pkt_cd(c->q))
-        validate_answer(c->r, c->an, client_validated_cb, c);
-    else
+    if (c->r->anchors && (rc == LDNS_RCODE_NOERROR || rc == LDNS_RCODE_NXDOMAIN) && !ldns_pkt_cd(c->q)) {
+        const ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(c->q), 0);
+        validate_response(c->r, ldns_rr_owner(qr), ldns_rr_get_type(qr), rc, c->an, c->ns,
+                          client_validated_cb, c);
+    } else {
         client_finish(c, 0);
+    }
 }
 
 /* Answers a plain question straight from the cache, without parsing into

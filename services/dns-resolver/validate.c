@@ -106,6 +106,46 @@ static uint32_t min_ttl(const ldns_rr_list *l)
     return t;
 }
 
+/* 1 when the NSECs in auth, each signed with keys, deny name/type
+ * (RFC 4035 5.4: the name does not exist, or has no such type). */
+static int denial_ok(const ldns_rr_list *auth, const ldns_rdf *name, ldns_rr_type type,
+                     const ldns_rr_list *keys)
+{
+    ldns_rr_list *nsecs = ldns_rr_list_new(), *sigs = ldns_rr_list_new();
+    int ok = 1;
+    for (size_t i = 0; auth && i < ldns_rr_list_rr_count(auth); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(auth, i);
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_NSEC) {
+            ldns_rr_list_push_rr(nsecs, rr);
+            if (!verify_set(auth, ldns_rr_owner(rr), LDNS_RR_TYPE_NSEC, keys))
+                ok = 0; /* every NSEC used must be signed */
+        } else if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG && sig_covers(rr) == LDNS_RR_TYPE_NSEC) {
+            ldns_rr_list_push_rr(sigs, rr);
+        }
+    }
+    if (ok && ldns_rr_list_rr_count(nsecs) > 0) {
+        ldns_rr *q = ldns_rr_new();
+        ldns_rr_set_owner(q, ldns_rdf_clone(name));
+        ldns_rr_set_type(q, type);
+        ldns_rr_set_class(q, LDNS_RR_CLASS_IN);
+        ok = ldns_dnssec_verify_denial(q, nsecs, sigs) == LDNS_STATUS_OK;
+        ldns_rr_free(q);
+    } else {
+        ok = 0;
+    }
+    ldns_rr_list_free(nsecs);
+    ldns_rr_list_free(sigs);
+    return ok;
+}
+
+static const ldns_rr *find_soa(const ldns_rr_list *auth)
+{
+    for (size_t i = 0; auth && i < ldns_rr_list_rr_count(auth); i++)
+        if (ldns_rr_get_type(ldns_rr_list_rr(auth, i)) == LDNS_RR_TYPE_SOA)
+            return ldns_rr_list_rr(auth, i);
+    return NULL;
+}
+
 /* ---- the key set of a zone --------------------------------------------- */
 
 typedef void (*keys_cb)(void *arg, int status, const ldns_rr_list *keys);
@@ -117,6 +157,7 @@ struct kjob {
     keys_cb cb;
     void *arg;
     ldns_rr_list *dnskey_answer, *ds_answer; /* owned task results */
+    ldns_rr_list *ds_auth;                     /* the DS question's authority (denial) */
 };
 
 static void keys_get(struct resolver *r, const ldns_rdf *zone, int depth, keys_cb cb, void *arg);
@@ -134,8 +175,24 @@ static void kjob_finish(struct kjob *j, int status)
     ldns_rr_list_free(keys);
     ldns_rr_list_deep_free(j->dnskey_answer);
     ldns_rr_list_deep_free(j->ds_answer);
+    ldns_rr_list_deep_free(j->ds_auth);
     ldns_rdf_deep_free(j->zone);
     free(j);
+}
+
+/* No DS came back: with a secure parent that must be proven by NSEC (an
+ * unsigned delegation, insecure), otherwise it is an attack (bogus). */
+static void kjob_nods_cb(void *arg, int status, const ldns_rr_list *pkeys)
+{
+    struct kjob *j = arg;
+    if (status != VAL_SECURE) {
+        kjob_finish(j, status == VAL_INSECURE ? VAL_INSECURE : VAL_BOGUS);
+        return;
+    }
+    const ldns_rr *soa = find_soa(j->ds_auth);
+    int proven = soa && verify_set(j->ds_auth, ldns_rr_owner(soa), LDNS_RR_TYPE_SOA, pkeys) &&
+                 denial_ok(j->ds_auth, j->zone, LDNS_RR_TYPE_DS, pkeys);
+    kjob_finish(j, proven ? VAL_INSECURE : VAL_BOGUS);
 }
 
 static void kjob_parent_cb(void *arg, int status, const ldns_rr_list *pkeys)
@@ -170,7 +227,7 @@ static void kjob_parent_cb(void *arg, int status, const ldns_rr_list *pkeys)
 static void kjob_ds_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr_list *an, ldns_rr_list *ns)
 {
     struct kjob *j = arg;
-    ldns_rr_list_deep_free(ns);
+    j->ds_auth = ns;
     j->ds_answer = an;
     ldns_rr_list *ds = pick(an, j->zone, LDNS_RR_TYPE_DS), *sigs = pick(an, j->zone, LDNS_RR_TYPE_RRSIG);
     size_t nds = ldns_rr_list_rr_count(ds);
@@ -181,8 +238,16 @@ static void kjob_ds_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr_lis
     ldns_rdf *signer = sig ? ldns_rdf_clone(ldns_rr_rdf(sig, 7)) : NULL;
     ldns_rr_list_free(ds);
     ldns_rr_list_free(sigs);
-    if (nds == 0) { /* no DS: an unsigned delegation (not proven: no NSEC check) */
-        kjob_finish(j, VAL_INSECURE);
+    if (nds == 0) {
+        ldns_rdf_deep_free(signer);
+        const ldns_rr *soa = find_soa(ns);
+        if (rc != LDNS_RCODE_NOERROR || !soa || !ldns_dname_is_subdomain(j->zone, ldns_rr_owner(soa))) {
+            kjob_finish(j, VAL_BOGUS); /* no answer we can check */
+            return;
+        }
+        ldns_rdf *parent = ldns_rdf_clone(ldns_rr_owner(soa));
+        keys_get(j->r, parent, j->depth + 1, kjob_nods_cb, j);
+        ldns_rdf_deep_free(parent);
         return;
     }
     if (!signer || !ldns_dname_is_subdomain(j->zone, signer)) {
@@ -345,6 +410,98 @@ void validate_answer(struct resolver *r, const ldns_rr_list *an, val_done_cb cb,
         return;
     }
     vjob_step(v);
+}
+
+/* ---- negative answers and whole responses ----------------------------- */
+
+struct rjob {
+    struct resolver *r;
+    ldns_rdf *name; /* where the denial applies (end of the CNAME chain) */
+    ldns_rr_type type;
+    const ldns_rr_list *an, *ns; /* borrowed */
+    int negative;
+    val_done_cb cb;
+    void *arg;
+};
+
+static void rjob_done(struct rjob *j, int status)
+{
+    j->cb(j->arg, status);
+    ldns_rdf_deep_free(j->name);
+    free(j);
+}
+
+static void rjob_neg_keys_cb(void *arg, int status, const ldns_rr_list *keys)
+{
+    struct rjob *j = arg;
+    if (status == VAL_SECURE) {
+        const ldns_rr *soa = find_soa(j->ns);
+        if (!verify_set(j->ns, ldns_rr_owner(soa), LDNS_RR_TYPE_SOA, keys) ||
+            !denial_ok(j->ns, j->name, j->type, keys))
+            status = VAL_BOGUS;
+    }
+    metrics_inc("dns_resolver_dnssec_total", status == VAL_SECURE  ? "result=\"secure\""
+                                             : status == VAL_BOGUS ? "result=\"bogus\""
+                                                                   : "result=\"insecure\"");
+    rjob_done(j, status);
+}
+
+static void rjob_negative(struct rjob *j)
+{
+    const ldns_rr *soa = find_soa(j->ns);
+    if (!soa || !(ldns_dname_compare(j->name, ldns_rr_owner(soa)) == 0 ||
+                  ldns_dname_is_subdomain(j->name, ldns_rr_owner(soa)))) {
+        rjob_done(j, VAL_INSECURE);
+        return;
+    }
+    keys_get(j->r, ldns_rr_owner(soa), 0, rjob_neg_keys_cb, j);
+}
+
+static void rjob_pos_cb(void *arg, int status)
+{
+    struct rjob *j = arg;
+    if (status != VAL_SECURE || !j->negative)
+        rjob_done(j, status);
+    else
+        rjob_negative(j);
+}
+
+void validate_response(struct resolver *r, const ldns_rdf *qname, ldns_rr_type qtype,
+                       ldns_pkt_rcode rc, const ldns_rr_list *an, const ldns_rr_list *ns,
+                       val_done_cb cb, void *arg)
+{
+    struct rjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        cb(arg, VAL_BOGUS);
+        return;
+    }
+    j->r = r;
+    j->type = qtype;
+    j->an = an;
+    j->ns = ns;
+    j->cb = cb;
+    j->arg = arg;
+    j->negative = rc == LDNS_RCODE_NXDOMAIN || find_soa(ns) != NULL;
+    /* The denial is about the last name of the CNAME chain. */
+    const ldns_rdf *name = qname;
+    for (int hop = 0; hop < 16; hop++) {
+        const ldns_rr *next = NULL;
+        for (size_t i = 0; i < ldns_rr_list_rr_count(an) && !next; i++) {
+            const ldns_rr *rr = ldns_rr_list_rr(an, i);
+            if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME && ldns_dname_compare(ldns_rr_owner(rr), name) == 0)
+                next = rr;
+        }
+        if (!next || qtype == LDNS_RR_TYPE_CNAME)
+            break;
+        name = ldns_rr_rdf(next, 0);
+    }
+    j->name = ldns_rdf_clone(name);
+    if (ldns_rr_list_rr_count(an) > 0)
+        validate_answer(r, an, rjob_pos_cb, j);
+    else if (j->negative)
+        rjob_negative(j);
+    else
+        rjob_done(j, VAL_INSECURE);
 }
 
 int anchors_load(struct resolver *r, const char *path, char *err, size_t errsz)

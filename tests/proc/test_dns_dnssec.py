@@ -96,6 +96,9 @@ def signed_lab(tmp_path_factory):
     # tamper after signing: the signature no longer matches the data
     bad = re.sub(r"(www\.bad\.test\.\s+\d+\s+IN\s+A\s+)192\.0\.2\.10", r"\g<1>192.0.2.66", bad)
     assert "192.0.2.66" in bad
+    # and a forged denial: the NSEC at www.bad.test claims one more type
+    bad, n = re.subn(r"(?m)^(www\.bad\.test\.\s+\d+\s+IN\s+NSEC\s+.*)$", r"\1 HINFO", bad)
+    assert n == 1
     test, test_ds, _ = sign(d, "test", "test.", TEST, sec_ds + "\n" + bad_ds + "\n")
     root, _, root_key = sign(d, "_root", ".", ROOT, test_ds + "\n")
     anchor = d / "root.anchor"
@@ -197,3 +200,32 @@ def test_wrong_anchor_makes_everything_bogus(signed_lab, start_service, tmp_path
                   signed_lab["hints"], "--query-port", signed_lab["port"], "--trust-anchor", other,
                   ready_port=port, env=LSAN_ENV)
     assert ask(port, "www.sec.test").rcode() == dns.rcode.SERVFAIL
+
+
+def test_primary_proves_denials_with_nsec(signed_lab):
+    port = signed_lab["port"]
+    for name, rdtype, rcode in (("nope.sec.test", "A", dns.rcode.NXDOMAIN),
+                                ("www.sec.test", "TXT", dns.rcode.NOERROR)):
+        r = dns.query.udp(dns.message.make_query(name, rdtype, want_dnssec=True), "127.0.0.7",
+                          port=port, timeout=3)
+        assert r.rcode() == rcode and not r.answer
+        types = {rs.rdtype for rs in r.authority}
+        assert types == {dns.rdatatype.SOA, dns.rdatatype.NSEC, dns.rdatatype.RRSIG}, name
+    # an unsigned delegation: the NSEC at the cut shows there is no DS
+    r = dns.query.udp(dns.message.make_query("www.plain.test", "A", want_dnssec=True), "127.0.0.6",
+                      port=port, timeout=3)
+    assert {rs.rdtype for rs in r.authority} == {dns.rdatatype.NS, dns.rdatatype.NSEC, dns.rdatatype.RRSIG}
+
+
+def test_signed_denials_get_ad(validator):
+    nx = ask(validator.port, "nope.sec.test")
+    assert nx.rcode() == dns.rcode.NXDOMAIN and nx.flags & dns.flags.AD
+    nodata = ask(validator.port, "www.sec.test", "TXT")
+    assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer and nodata.flags & dns.flags.AD
+    plain_nx = ask(validator.port, "nope.plain.test")
+    assert plain_nx.rcode() == dns.rcode.NXDOMAIN and not (plain_nx.flags & dns.flags.AD)
+
+
+def test_forged_denial_is_bogus(validator):
+    r = ask(validator.port, "www.bad.test", "TXT")
+    assert r.rcode() == dns.rcode.SERVFAIL
