@@ -53,7 +53,7 @@ static void put_name(struct wire *w, const ldns_rdf *name, uint8_t *scratch)
 {
     const uint8_t *d = ldns_rdf_data(name);
     size_t n = ldns_rdf_size(name);
-    if (n == 0 || n > LDNS_MAX_DOMAINLEN + 1) {
+    if (n == 0 || n > LDNS_MAX_DOMAINLEN) {
         w->overflow = 1;
         return;
     }
@@ -228,7 +228,7 @@ int dns_wire_plain_query(const uint8_t *w, size_t len, struct dns_wire_query *q)
     if (pos + 5 > len)
         return 0;
     size_t nlen = pos + 1 - 12;
-    if (nlen > LDNS_MAX_DOMAINLEN + 1 || (w[pos + 3] << 8 | w[pos + 4]) != LDNS_RR_CLASS_IN)
+    if (nlen > LDNS_MAX_DOMAINLEN || (w[pos + 3] << 8 | w[pos + 4]) != LDNS_RR_CLASS_IN)
         return 0;
     memset(q, 0, sizeof *q);
     q->qtype = (ldns_rr_type)(w[pos + 1] << 8 | w[pos + 2]);

@@ -40,7 +40,7 @@ static const struct dns_node *find_lc(const struct dns_zone *z, const uint8_t *k
 static size_t lower_wire(const ldns_rdf *name, uint8_t *out)
 {
     size_t n = ldns_rdf_size(name);
-    if (n == 0 || n > LDNS_MAX_DOMAINLEN + 1)
+    if (n == 0 || n > LDNS_MAX_DOMAINLEN)
         return 0;
     const uint8_t *d = ldns_rdf_data(name);
     for (size_t i = 0; i < n; i++)
@@ -657,7 +657,7 @@ static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type
     /* n is the closest encloser; RFC 4592: try its wildcard child. */
     uint8_t wbuf[LDNS_MAX_DOMAINLEN + 3];
     size_t cel = qn - qo[k + 1];
-    if (cel + 2 <= LDNS_MAX_DOMAINLEN + 1) {
+    if (cel + 2 <= LDNS_MAX_DOMAINLEN) {
         wbuf[0] = 1;
         wbuf[1] = '*';
         memcpy(wbuf + 2, ql + qo[k + 1], cel);
@@ -669,7 +669,7 @@ static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type
     }
     a->rcode = LDNS_RCODE_NXDOMAIN;
     push_soa_negative(z, a);
-    if (a->dnssec && cel + 2 <= LDNS_MAX_DOMAINLEN + 1) {
+    if (a->dnssec && cel + 2 <= LDNS_MAX_DOMAINLEN) {
         /* NSECs covering the name and the wildcard that would have matched. */
         ldns_rdf wild = {._size = cel + 2, ._type = LDNS_RDF_TYPE_DNAME, ._data = wbuf};
         push_nsec(nsec_cover(z, qname), a);
