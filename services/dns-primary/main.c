@@ -24,6 +24,11 @@ static void primary_shutdown_cb(void *arg)
     dns_srv_stop(p->srv);
 }
 
+static void primary_reload_cb(void *arg)
+{
+    sync_pull(arg, "sighup");
+}
+
 static const char *primary_health_cb(void *arg)
 {
     struct primary *p = arg;
@@ -104,6 +109,7 @@ int main(int argc, char **argv)
         log_fatal("listen.failed", "addr=%s error=%s", listen, uv_strerror(rc));
     sync_start(&P);
     daemon_on_shutdown(primary_shutdown_cb, &P);
+    daemon_on_reload(primary_reload_cb, &P); /* SIGHUP: pull now */
     if (admin && *admin && (rc = admin_start(P.loop, admin, primary_health_cb, &P)) < 0)
         log_fatal("admin.failed", "addr=%s error=%s", admin, uv_strerror(rc));
     log_info("dns.listening", "addr=%s port=%d zones=%zu axfr=%s poll=%ld", listen, dns_srv_port(P.srv),
