@@ -1,7 +1,8 @@
 /* Fuzz target: a whole SMTP server session. The first byte picks the
  * configuration and a piece size. The session runs twice: fed whole with
  * hooks answering at once, and fed in pieces with hooks answering after
- * each piece; the client must see the same well-formed bytes both times. */
+ * each piece; the client must see the same well-formed bytes both times,
+ * and every message accepted must have CRLF line ends only. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +52,13 @@ static void rcpt_cb(void *a, struct smtp_srv *s, const struct smtp_path *p)
 static void msg_cb(void *a, struct smtp_srv *s, const char *m, size_t n)
 {
     unsigned sum = 0;
-    for (size_t i = 0; i < n; i++) /* touch every byte: ASan checks the range */
+    for (size_t i = 0; i < n; i++) { /* every byte in range; CRLF line ends only */
         sum += (unsigned char)m[i];
+        if ((m[i] == '\r' && (i + 1 == n || m[i + 1] != '\n')) || (m[i] == '\n' && (i == 0 || m[i - 1] != '\r')))
+            abort();
+    }
+    if (n && (n < 2 || m[n - 2] != '\r' || m[n - 1] != '\n'))
+        abort();
     answer(a, sum % 3 ? "250 2.0.0 Ok" : "554 5.7.1 No");
 }
 static void auth_cb(void *a, struct smtp_srv *s, const char *u, const char *p)
