@@ -102,7 +102,7 @@ up() {
     for target in runtime:"$IMAGE" git:envoi-git:lab nsd:envoi-nsd:lab; do
         tag=${target#*:}; target=${target%%:*}
         log "building $tag"
-        if ! out=$(docker build -q -f "$ROOT/docker/Dockerfile" --target "$target" -t "$tag" \
+        if ! out=$(docker build -q --force-rm -f "$ROOT/docker/Dockerfile" --target "$target" -t "$tag" \
                    "${ENVOI_BUILD_CONTEXT:-$ROOT}" 2>&1); then
             grep -vE 'DEPRECATED|buildx|^ *$' <<<"$out" >&2
             log "image build failed: $tag"
