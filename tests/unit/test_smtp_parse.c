@@ -405,6 +405,8 @@ static const struct path_case {
     {"<a@b.test> RET=FULL", 1, SMTP_PATH_BAD_PARAM, NULL, 0, 0, 0},
     {"<a@b.test> SIZE=10 BODY=8BITMIME SMTPUTF8", 1, SMTP_PATH_OK, "a@b.test", F_8BIT | F_SMTPUTF8, 10, 1},
     {"<a@b.test>  SIZE=10  BODY=8BITMIME", 1, SMTP_PATH_OK, "a@b.test", F_8BIT, 10, 1},
+    {"<a@b.test> SIZE=10   ", 1, SMTP_PATH_OK, "a@b.test", 0, 10, 1},
+    {"<a@b.test> ", 0, SMTP_PATH_OK, "a@b.test", 0, -1, 1},
     {"<> SIZE=100", 1, SMTP_PATH_OK, "", F_NULL, 100, 0},
     {"<> SIZE=1x", 1, SMTP_PATH_BAD_PARAM, NULL, 0, 0, 0},
     /* RCPT takes none of them (no DSN offered) */
@@ -821,6 +823,27 @@ static void test_dot_stuff_fixed(void **state)
         sbuf_free(&st);
         roundtrip(msg, n);
         free(msg);
+    }
+    /* Every cap short of the wire form is refused; from it on, it fits. */
+    static const char *const capmsgs[] = {"a\r\n.b\nc", ".", "", "x\ry\r\n..\r\n"};
+    for (size_t i = 0; i < sizeof capmsgs / sizeof capmsgs[0]; i++) {
+        struct sbuf full;
+        sbuf_init(&full, 0);
+        assert_int_equal(smtp_dot_stuff(capmsgs[i], strlen(capmsgs[i]), &full), 0);
+        for (size_t cap = 1; cap <= full.len + 2; cap++) {
+            struct sbuf st;
+            sbuf_init(&st, cap);
+            int rc = smtp_dot_stuff(capmsgs[i], strlen(capmsgs[i]), &st);
+            if (cap < full.len)
+                assert_int_equal(rc, -1);
+            else {
+                assert_int_equal(rc, 0);
+                assert_int_equal(st.len, full.len);
+                assert_memory_equal(st.p, full.p, full.len);
+            }
+            sbuf_free(&st);
+        }
+        sbuf_free(&full);
     }
     /* A capped output buffer: refused, not truncated silently. */
     struct sbuf st;

@@ -273,6 +273,8 @@ static const struct smtp_srv_config cfg_tiny = {
     .hostname = "mx.test", .max_size = 10, .max_rcpts = 2, .max_errors = 3};
 static const struct smtp_srv_config cfg_auth = {
     .hostname = "mx.test", .max_size = 1000, .auth = 1, .starttls = 1};
+static const struct smtp_srv_config cfg_authreq = {
+    .hostname = "mx.test", .max_size = 1000, .auth = 1, .auth_required = 1};
 static const struct smtp_srv_config cfg_routes = {.hostname = "mx.test", .max_size = 1000, .refuse_routes = 1};
 static const struct smtp_srv_config cfg_sub = {.hostname = "sub.test",
                                                .max_size = 1000,
@@ -288,6 +290,11 @@ static const struct smtp_srv_config cfg_sub = {.hostname = "sub.test",
 #define TXN(body) M R "DATA\r\n" body ".\r\n"
 #define SMUGGLE(v) E M R "DATA\r\nhello" v "MAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@d.test>\r\nDATA\r\nevil\r\n.\r\n" Q
 #define PLAIN_OK "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"
+/* 64 + 1 + 200 = 265 octets between the brackets, past SMTP_PATH_MAX. */
+#define LONG_LOCAL "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define LONG_DOMAIN                                                                                            \
+    "ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd."   \
+    "ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd.ddddddddd"
 
 static const struct srv_case {
     const char *name;
@@ -415,6 +422,13 @@ static const struct srv_case {
     {"AUTH before EHLO", &cfg_auth, PLAIN_OK Q, "220 503 221", 1, ""},
     {"AUTH during a transaction", &cfg_auth, E M PLAIN_OK Q, "220 250 250 503 221", 1, ""},
     {"submission: AUTH and MAIL need TLS", &cfg_sub, E PLAIN_OK M Q, "220 250 538 530 221", 1, ""},
+    {"AUTH required before MAIL", &cfg_authreq, E M PLAIN_OK TXN("x\r\n") Q, "220 250 530 235 250 250 354 250 221", 1,
+     "x\r\n|"},
+    {"AUTH PLAIN empty response", &cfg_auth, E "AUTH PLAIN =\r\nAUTH PLAIN\r\n=\r\n" Q, "220 250 501 334 501 221", 1, ""},
+    {"sender path too long", &cfg_plain, E "MAIL FROM:<" LONG_LOCAL "@" LONG_DOMAIN ">\r\n" M Q, "220 250 501 250 221",
+     1, ""},
+    {"recipient path too long", &cfg_plain, E M "RCPT TO:<" LONG_LOCAL "@" LONG_DOMAIN ">\r\n" Q, "220 250 250 501 221",
+     1, ""},
 };
 
 static void run_case(const struct srv_case *c)
@@ -598,6 +612,8 @@ static void test_starttls(void **state)
 static void test_rcpt_limit(void **state)
 {
     (void)state;
+    /* Asking for more than the engine holds still stops at its maximum. */
+    static const struct smtp_srv_config cfg_many = {.hostname = "mx.test", .max_size = 1000, .max_rcpts = 500};
     struct sbuf in;
     sbuf_init(&in, 0);
     sbuf_adds(&in, E M);
@@ -613,7 +629,7 @@ static void test_rcpt_limit(void **state)
         for (int sp = 0; sp < NSPLIT; sp += 2) {
             for (int k = 0; k < 2; k++) {
                 struct h h;
-                h_init(&h, &cfg_plain, k ? &hooks_min : &hooks, a > 0);
+                h_init(&h, k ? &cfg_many : &cfg_plain, k ? &hooks_min : &hooks, a > 0);
                 h_feed(&h, in.p, in.len, sp, a);
                 char codes[2048];
                 reply_codes(&h.out, codes, sizeof codes);
@@ -841,6 +857,66 @@ static void test_auth_credentials(void **state)
     h_free(&h);
 }
 
+/* AUTH LOGIN: a user name that does not fit is refused, not truncated. */
+static void test_auth_login_long_user(void **state)
+{
+    (void)state;
+    char user[300], b64[512], in[700];
+    memset(user, 'u', sizeof user);
+    /* base64 of 300 'u': "dXV1" repeated 100 times. */
+    for (int i = 0; i < 100; i++)
+        memcpy(b64 + 4 * i, "dXV1", 4);
+    b64[400] = '\0';
+    snprintf(in, sizeof in, E "AUTH LOGIN\r\n%s\r\nNOOP\r\n", b64);
+    struct h h;
+    h_init(&h, &cfg_auth, &hooks, 0);
+    h_feed(&h, in, strlen(in), 0, 0);
+    char codes[64];
+    reply_codes(&h.out, codes, sizeof codes);
+    assert_string_equal(codes, "220 250 334 501 250");
+    assert_int_equal(h.auth_calls, 0);
+    h_free(&h);
+    (void)user;
+}
+
+/* Owner replies of any length reach the client whole, CRLF-terminated. */
+static void long_rcpt_cb(void *arg, struct smtp_srv *s, const struct smtp_path *to)
+{
+    (void)arg;
+    (void)to;
+    char reply[1600];
+    size_t n = 0;
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(reply + n, sizeof reply - n, "250-2.1.5 line %02d of a long reply from the next hop\r\n", i);
+    snprintf(reply + n, sizeof reply - n, "250 2.1.5 Ok");
+    smtp_srv_reply(s, reply);
+}
+
+static void test_long_owner_reply(void **state)
+{
+    (void)state;
+    struct smtp_srv_hooks hk = hooks;
+    hk.rcpt = long_rcpt_cb;
+    struct h h;
+    h_init(&h, &cfg_plain, &hk, 0);
+    h_feed(&h, E M R "NOOP\r\n", strlen(E M R) + 6, 0, 0);
+    char codes[64];
+    reply_codes(&h.out, codes, sizeof codes);
+    assert_string_equal(codes, "220 250 250 250 250");
+    assert_true(has_line(&h.out, "250-2.1.5 line 19 of a long reply from the next hop"));
+    assert_true(has_line(&h.out, "250 2.1.5 Ok"));
+    assert_int_equal(h.s.state, SMTP_S_RCPT);
+    h_free(&h);
+}
+
+static void test_state_names(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"start", "init", "ready", "mail", "rcpt", "data", "auth", "wait", "tls", "closed"};
+    for (int st = SMTP_S_START; st <= SMTP_S_CLOSED; st++)
+        assert_string_equal(smtp_srv_state_name((enum smtp_srv_state)st), names[st]);
+}
+
 /* Known discrepancies: checked; while any still disagrees the test is
  * reported SKIPPED with the reason, and ENVOI_STRICT=1 makes it fail. */
 static void test_known_bugs(void **state)
@@ -912,6 +988,8 @@ int main(void)
         cmocka_unit_test(test_message_size),   cmocka_unit_test(test_backlog),
         cmocka_unit_test(test_abort),          cmocka_unit_test(test_reset_hook),
         cmocka_unit_test(test_auth_credentials), cmocka_unit_test(test_long_hostname),
+        cmocka_unit_test(test_auth_login_long_user), cmocka_unit_test(test_long_owner_reply),
+        cmocka_unit_test(test_state_names),
         cmocka_unit_test(test_known_bugs),
     };
     log_init("test_smtp_server", LOG_WARN); /* refusals are logged at info: keep the output readable */
