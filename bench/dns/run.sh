@@ -96,6 +96,8 @@ server:
     access-control: 127.0.0.0/8 allow
     module-config: "iterator"
     domain-insecure: "zt.test"
+    # unbound answers the RFC 6761 names (test. among them) itself by default
+    local-zone: "test." nodefault
 forward-zone:
     name: "zt.test"
     forward-addr: 127.0.0.1@$P1
@@ -111,6 +113,7 @@ run() { # name port -> "qps latency_ms lost"
   qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
   lat=$(echo "$out" | awk '/Average Latency/ {print $4*1000}')
   lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
+  echo "$out" | grep "Response codes" | sed 's/^ *//' >"$W/rcodes-$1.txt"
   echo "$qps $lat $lost"
 }
 # Warm the resolvers' caches with the whole set.
@@ -120,6 +123,13 @@ read -r Q1 L1 X1 < <(run primary "$P1")
 read -r Q2 L2 X2 < <(run nsd "$P2")
 read -r Q3 L3 X3 < <(run resolver "$P3")
 read -r Q4 L4 X4 < <(run unbound "$P4")
+
+# Same answers or no comparison: each pair must return the same rcode mix.
+for pair in "primary nsd" "resolver unbound"; do
+  set -- $pair
+  a=$(sed 's/([^)]*)//g; s/[0-9]\+ //g' "$W/rcodes-$1.txt"); b=$(sed 's/([^)]*)//g; s/[0-9]\+ //g' "$W/rcodes-$2.txt")
+  if [ "$a" != "$b" ]; then echo "bench/dns: $1 and $2 answer differently: $(cat "$W/rcodes-$1.txt") / $(cat "$W/rcodes-$2.txt")"; exit 1; fi
+done
 
 /usr/bin/python3 - "$SECS" "$Q1" "$L1" "$X1" "$Q2" "$L2" "$X2" "$Q3" "$L3" "$X3" "$Q4" "$L4" "$X4" <<'PY'
 import datetime, os, re, subprocess, sys
