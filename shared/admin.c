@@ -15,6 +15,7 @@
 #define ADMIN_TIMEOUT_MS 5000
 
 struct admin_conn {
+    struct admin_conn *prev, *next; /* open connections, closed at shutdown */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_write_t wr;
@@ -25,6 +26,7 @@ struct admin_conn {
 };
 
 static uv_tcp_t admin_listener;
+static struct admin_conn *admin_conns;
 static int admin_active;
 static admin_health_fn admin_health;
 static void *admin_health_arg;
@@ -33,6 +35,12 @@ static void admin_conn_closed_cb(uv_handle_t *h)
 {
     struct admin_conn *c = h->data;
     if (++c->nclosed == 2) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            admin_conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
         free(c->resp);
         free(c);
     }
@@ -129,6 +137,10 @@ static void admin_accept_cb(uv_stream_t *server, int status)
         return;
     uv_tcp_init(server->loop, &c->tcp);
     uv_timer_init(server->loop, &c->timer);
+    c->next = admin_conns;
+    if (admin_conns)
+        admin_conns->prev = c;
+    admin_conns = c;
     c->tcp.data = c->timer.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         admin_conn_close(c);
@@ -144,6 +156,9 @@ static void admin_shutdown_hook(void *arg)
         admin_active = 0;
         uv_close((uv_handle_t *)&admin_listener, NULL);
     }
+    /* A stalled probe must not hold the exit for its timeout. */
+    for (struct admin_conn *c = admin_conns; c; c = c->next)
+        admin_conn_close(c);
 }
 
 int admin_start(uv_loop_t *loop, const char *addr, admin_health_fn health, void *arg)

@@ -9,6 +9,7 @@
 #define CONN_READ_BUF 65536
 #define CONN_WQ_HIGH (1024 * 1024) /* queued output that stops our reading... */
 #define CONN_WQ_LOW (256 * 1024)   /* ...until it drains below this */
+#define CONN_WREQ_COST 256          /* what one queued write costs beyond its bytes */
 #define CONN_LINGER_MS 2000        /* a graceful close waits this long for the peer to read */
 
 struct conn_wreq {
@@ -73,11 +74,19 @@ void conn_close(struct conn *c, int graceful)
 
 static void conn_start_reading(struct conn *c);
 
+/* Memory held for the peer: queued bytes plus each request's own cost, so
+ * a flood of tiny replies is counted for what it really takes. */
+static size_t conn_queued(struct conn *c)
+{
+    return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + c->wq_reqs * CONN_WREQ_COST;
+}
+
 static void conn_write_cb(uv_write_t *req, int status)
 {
     struct conn *c = req->handle->data;
     free(req->data);
-    if (c->wq_paused && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < CONN_WQ_LOW) {
+    c->wq_reqs--;
+    if (c->wq_paused && !c->closing && conn_queued(c) < CONN_WQ_LOW) {
         c->wq_paused = 0;
         conn_start_reading(c);
     }
@@ -102,9 +111,10 @@ static void conn_write_raw(struct conn *c, const char *data, size_t len)
         c->ops->eof(c, uv_strerror(rc));
         return;
     }
+    c->wq_reqs++;
     /* Replies only follow input: not reading bounds what we queue for a
      * peer that sends without reading. */
-    if (!c->wq_paused && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > CONN_WQ_HIGH) {
+    if (!c->wq_paused && conn_queued(c) > CONN_WQ_HIGH) {
         c->wq_paused = 1;
         if (c->reading) {
             uv_read_stop((uv_stream_t *)&c->tcp);

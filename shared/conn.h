@@ -36,6 +36,7 @@ struct conn {
     struct tls_session tls;
     int has_tls, reading, closing, nclosed, paused, established;
     int wq_paused;       /* reading stopped because the peer does not read our writes */
+    size_t wq_reqs;      /* writes queued, each costing a request besides its bytes */
     int handles_closing; /* uv_close issued on both handles */
     uint64_t timeout_ms;
     char peer[NET_IP_MAX];

@@ -58,7 +58,8 @@ static void smtp_cli_send_pending(struct smtp_cli *c)
             return;
         struct smtp_cli_item *it = smtp_cli_at(c, c->nsent);
         conn_write(&c->conn, it->line, it->len);
-        c->nsent++;
+        if (c->nsent++ == 0)
+            conn_touch(&c->conn, c->cfg->timeout_ms);
     }
 }
 
@@ -166,16 +167,23 @@ static void smtp_cli_on_reply(struct smtp_cli *c, const struct smtp_reply *r)
             conn_touch(&c->conn, c->cfg->data_timeout_ms);
             return;
         }
-        if (head->body && !head->body_sent && r->code < 400) {
+        if ((head->body && !head->body_sent && r->code < 400) ||
+            ((!head->body || head->body_sent) && r->code < 400 && r->code / 100 != 2)) {
             /* Anything but 354 or an error to DATA is a broken server: a 250
              * here must never pass for the message's acceptance, as the
-             * message was not even sent. */
-            smtp_cli_fail(c, "unexpected reply to DATA");
+             * message was not even sent. Likewise a 3xx to anything else: the
+             * server is out of step with us. */
+            smtp_cli_fail(c, "unexpected reply");
             return;
         }
         smtp_cli_pop(c, r);
-        conn_touch(&c->conn, c->cfg->timeout_ms);
         smtp_cli_send_pending(c);
+        /* The reply timer runs only while a reply is awaited: an idle session
+         * waiting for our client's slow upload is not the next hop's fault. */
+        if (c->state == CLI_READY && c->nsent == 0)
+            uv_timer_stop(&c->conn.timer);
+        else
+            conn_touch(&c->conn, c->cfg->timeout_ms);
         return;
     }
     default:

@@ -74,9 +74,11 @@ void smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out)
 
 /* ---- paths ---- */
 
+/* strchr() would match c == 0 against the set's own terminator: NUL is
+ * never atext, so test it first. */
 static int smtp_atext(unsigned char c)
 {
-    return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL || c >= 0x80;
+    return c != 0 && (isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL || c >= 0x80);
 }
 
 static int smtp_domain_char(unsigned char c)
@@ -93,7 +95,7 @@ static int smtp_domain_ok(const char *s, size_t n)
         if (s[n - 1] != ']' || n < 3)
             return 0;
         for (size_t i = 1; i < n - 1; i++)
-            if (!isalnum((unsigned char)s[i]) && !strchr(".:-", s[i]))
+            if (!isalnum((unsigned char)s[i]) && (s[i] == '\0' || !strchr(".:-", s[i])))
                 return 0;
         return 1;
     }
@@ -207,12 +209,11 @@ enum smtp_path_rc smtp_path_parse(const char *arg, size_t len, int is_mail, stru
     if (j < n && p[0] == '"') {
         out->quoted = 1;
         for (j = 1; j < n && p[j] != '"'; j++) {
-            if (p[j] == '\\') {
-                if (++j >= n)
-                    return SMTP_PATH_SYNTAX;
-            } else if ((unsigned char)p[j] < 0x20 || p[j] == 0x7f) {
+            /* quoted-pairSMTP is "\" %d32-126 (RFC 5321 §4.1.2): never NUL or CR. */
+            if (p[j] == '\\' && ++j >= n)
                 return SMTP_PATH_SYNTAX;
-            }
+            if ((unsigned char)p[j] < 0x20 || p[j] == 0x7f)
+                return SMTP_PATH_SYNTAX;
         }
         if (j >= n)
             return SMTP_PATH_SYNTAX;
@@ -227,7 +228,7 @@ enum smtp_path_rc smtp_path_parse(const char *arg, size_t len, int is_mail, stru
             }
         }
     }
-    if (j == 0 || j > SMTP_LOCAL_MAX + 2)
+    if (j == 0 || j > SMTP_LOCAL_MAX + (out->quoted ? 2 : 0))
         return SMTP_PATH_SYNTAX;
     if (j == n) {
         /* No domain: only <postmaster> is allowed, as a recipient (§4.5.1). */
@@ -386,14 +387,17 @@ int smtp_dot_stuff(const char *msg, size_t len, struct sbuf *out)
 enum smtp_reply_rc smtp_reply_parse(const char *buf, size_t len, size_t *consumed, struct smtp_reply *out)
 {
     size_t off = 0;
+    int lines = 0;
     out->code = 0;
     out->text_len = 0;
     out->text[0] = '\0';
     for (;;) {
         size_t ll, used;
+        /* Bounded by line and by joined text, not by raw bytes, so the
+         * verdict on a reply does not depend on how TCP split it. */
         enum smtp_line_rc rc = smtp_line_next(buf + off, len - off, SMTP_REPLY_MAX, &ll, &used);
         if (rc == SMTP_LINE_MORE)
-            return off + (len - off) >= SMTP_REPLY_MAX ? SMTP_REPLY_BAD : SMTP_REPLY_MORE;
+            return SMTP_REPLY_MORE;
         if (rc == SMTP_LINE_TOO_LONG)
             return SMTP_REPLY_BAD;
         const char *l = buf + off;
@@ -407,7 +411,7 @@ enum smtp_reply_rc smtp_reply_parse(const char *buf, size_t len, size_t *consume
         size_t tl = ll > 4 ? ll - 4 : 0;
         if (out->text_len + tl + 2 >= sizeof out->text)
             return SMTP_REPLY_BAD;
-        if (out->text_len)
+        if (lines++)
             out->text[out->text_len++] = '\n';
         memcpy(out->text + out->text_len, l + 4 > l + ll ? l + ll : l + 4, tl);
         out->text_len += tl;

@@ -320,6 +320,12 @@ static void smtp_srv_starttls(struct smtp_srv *s, const struct smtp_cmd *c)
         smtp_srv_error(s, "501 5.5.4 Syntax: STARTTLS");
         return;
     }
+    /* RFC 3207 §4.2: the session starts over, an open transaction included. */
+    if (s->state == SMTP_S_MAIL || s->state == SMTP_S_RCPT) {
+        smtp_srv_txn_reset(s);
+        if (s->hooks->reset)
+            s->hooks->reset(s->arg, s);
+    }
     /* Anything pipelined after STARTTLS was sent in clear and must not be
      * executed inside the TLS session (CVE-2011-0411). */
     sbuf_consume(&s->in, s->in.len);
