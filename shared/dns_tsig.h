@@ -53,7 +53,9 @@ int dns_tsig_key_parse(const char *spec, struct dns_tsig_key *key, char *err, si
 /* Parses a `_keys` file; appends to keys. Blank lines and ';' comments skipped. */
 int dns_tsig_keys_parse(const char *text, size_t len, struct dns_tsig_keys *keys, char *err,
                         size_t errsz);
+/* Frees what a parsed key owns and zeroes it. */
 void dns_tsig_key_clear(struct dns_tsig_key *key);
+/* Frees every key of the set; the set is empty afterwards. */
 void dns_tsig_keys_free(struct dns_tsig_keys *keys);
 /* The key named name (any case), or NULL. */
 const struct dns_tsig_key *dns_tsig_keys_find(const struct dns_tsig_keys *keys, const ldns_rdf *name);

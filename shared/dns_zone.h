@@ -58,6 +58,7 @@ struct dns_zone *dns_zone_parse(const char *text, size_t len, const char *origin
  * inside the zone, class IN, CNAME alone at its name. Drops duplicates. */
 struct dns_zone *dns_zone_build(const ldns_rdf *origin, ldns_rr_list *rrs, char *err,
                                 size_t errsz);
+/* Frees the zone and its records. NULL is fine. */
 void dns_zone_free(struct dns_zone *z);
 
 /* The node named exactly `name` (any case), or NULL. */
@@ -74,6 +75,7 @@ void dns_zone_answer(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_ty
  * the RRSIGs covering it, a negative answer's SOA with its RRSIG. */
 void dns_zone_answer_do(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
                         int dnssec, struct dns_answer *a);
+/* Frees the lists and the synthesized records (not the zone's). */
 void dns_answer_free(struct dns_answer *a);
 
 /* All records, SOA first, as one fresh list of clones (for UPDATE). */
