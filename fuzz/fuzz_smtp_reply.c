@@ -19,11 +19,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t cuts[3] = {used - 1, used / 2, used > 4 ? 4 : 0};
         for (int i = 0; i < 3; i++) {
             size_t u2;
-            /* Known bug (test_smtp_parse.c test_known_bugs): a prefix of
-             * SMTP_REPLY_MAX bytes or more is BAD even when the whole reply
-             * is OK. Drop this bound once smtp_reply_parse is fixed. */
-            if (cuts[i] >= SMTP_REPLY_MAX)
-                continue;
             if (smtp_reply_parse(in + off, cuts[i], &u2, p) != SMTP_REPLY_MORE)
                 abort();
         }
