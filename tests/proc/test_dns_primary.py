@@ -501,3 +501,44 @@ def test_kdig_and_drill_agree(primary):
     dr = subprocess.run(["drill", "-p", str(primary.port), "nope.zt.test", "@127.0.0.1", "A"],
                         capture_output=True, text=True, check=True).stdout
     assert "rcode: NXDOMAIN" in dr
+
+
+def test_tcp_pipelining_and_byte_by_byte_framing(primary):
+    """Several queries in one write, one more dribbled a byte at a time: every
+    one answered on the same connection, matched by ID."""
+    msgs = []
+    for i, name in enumerate(("mail.zt.test", "www.zt.test", "nope.zt.test", "multi.zt.test")):
+        q = dns.message.make_query(name, "A")
+        q.id = 1000 + i
+        w = q.to_wire()
+        msgs.append(len(w).to_bytes(2, "big") + w)
+    with socket.create_connection(("127.0.0.1", primary.port), timeout=5) as s:
+        s.sendall(b"".join(msgs[:3]))
+        for b in msgs[3]:
+            s.sendall(bytes([b]))
+            time.sleep(0.002)
+        got = {}
+        buf = b""
+        while len(got) < 4:
+            chunk = s.recv(65535)
+            assert chunk, "connection closed early"
+            buf += chunk
+            while len(buf) >= 2 and len(buf) >= 2 + int.from_bytes(buf[:2], "big"):
+                n = int.from_bytes(buf[:2], "big")
+                r = dns.message.from_wire(buf[2:2 + n])
+                got[r.id] = r
+                buf = buf[2 + n:]
+    assert sorted(got) == [1000, 1001, 1002, 1003]
+    assert got[1002].rcode() == dns.rcode.NXDOMAIN
+    assert len(got[1003].answer[0]) == 3
+
+
+def test_tcp_garbage_and_half_messages_do_not_hurt(primary):
+    with socket.create_connection(("127.0.0.1", primary.port), timeout=5) as s:
+        s.sendall(b"\x00\x05\x01\x02\x03\x04\x05")  # 5 bytes: shorter than a header: silence
+        s.sendall(b"\x00\x40abc")                    # announces 64 bytes, sends 3, then leaves
+    with socket.create_connection(("127.0.0.1", primary.port), timeout=5) as s:
+        s.sendall(b"\x00\x00")  # a zero length closes the connection
+        s.settimeout(2)
+        assert s.recv(10) == b""
+    assert query(primary.port, "mail.zt.test", "A", tcp=True).answer
