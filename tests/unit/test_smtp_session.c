@@ -3,6 +3,10 @@
  * replies) and state names, on the harness of smtp_srv_harness.h. */
 #include "smtp_srv_harness.h"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 /* The 101st recipient gets 452; the message still goes to the 100. */
 static void test_rcpt_limit(void **state)
 {
@@ -312,6 +316,87 @@ static void test_state_names(void **state)
         assert_string_equal(smtp_srv_state_name((enum smtp_srv_state)st), names[st]);
 }
 
+/* ---- known discrepancies ----
+ * Checked in a child process, since the failure is a crash; while it
+ * remains the test is reported SKIPPED with the reason (ENVOI_STRICT=1
+ * makes it fail). */
+
+static char child_out[8192];
+static size_t child_len;
+
+static void child_write_cb(void *arg, const char *data, size_t len)
+{
+    (void)arg;
+    if (child_len + len <= sizeof child_out) {
+        memcpy(child_out + child_len, data, len);
+        child_len += len;
+    }
+}
+
+static void child_close_cb(void *arg, const char *reason)
+{
+    (void)arg;
+    (void)reason;
+}
+
+/* Runs EHLO with our hostname of n octets; 0 when the reply is whole. */
+static int child_ehlo(size_t n, int tls_auth)
+{
+    static char host[4096];
+    memset(host, 'h', n);
+    host[n] = '\0';
+    struct smtp_srv_config cfg = {.hostname = host, .max_size = 1000, .starttls = tls_auth, .auth = tls_auth};
+    struct smtp_srv_hooks hk = {.write = child_write_cb, .close = child_close_cb, .message = message_cb};
+    struct smtp_srv s;
+    smtp_srv_init(&s, &cfg, &hk, NULL, "child");
+    smtp_srv_start(&s);
+    smtp_srv_feed(&s, "EHLO client.test\r\n", 18);
+    smtp_srv_free(&s);
+    /* The EHLO reply, however long the name, ends with "250 HELP". */
+    return child_len >= 10 && memcmp(child_out + child_len - 10, "250 HELP\r\n", 10) == 0 ? 0 : 1;
+}
+
+/* smtp_srv_helo() builds the EHLO reply in char buf[1024] with
+ * n += snprintf(buf + n, sizeof buf - n, ...): once the hostname passes
+ * about 890 octets (with STARTTLS and AUTH offered; 930 without) n exceeds
+ * the buffer, sizeof buf - n wraps, and the next snprintf writes past the
+ * stack buffer (ASan: stack smashing / SEGV on return). The hostname is
+ * --domain, unchecked. Any length must give a whole reply or be refused
+ * when the configuration is read. */
+static void test_known_bugs(void **state)
+{
+    (void)state;
+    int bugs = 0;
+    static const size_t lens[] = {253, 600, 1000, 3000};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (int tls_auth = 0; tls_auth < 2; tls_auth++) {
+            fflush(NULL);
+            pid_t pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) {
+                int devnull = open("/dev/null", O_WRONLY);
+                if (devnull >= 0)
+                    dup2(devnull, 2); /* the sanitizer's report is expected noise here */
+                _exit(child_ehlo(lens[i], tls_auth));
+            }
+            int st = 0;
+            assert_int_equal(waitpid(pid, &st, 0), pid);
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                print_message("KNOWN BUG: EHLO with a %zu-octet hostname%s: child %s %d (sanitizer, stack smash or"
+                              " a broken reply)\n",
+                              lens[i], tls_auth ? " (STARTTLS, AUTH)" : "", WIFSIGNALED(st) ? "signal" : "exit",
+                              WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+                bugs++;
+            }
+        }
+    if (bugs) {
+        const char *strict = getenv("ENVOI_STRICT");
+        if (strict && strcmp(strict, "1") == 0)
+            fail_msg("%d known discrepancies", bugs);
+        skip();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_auth_login_long_user),
         cmocka_unit_test(test_long_owner_reply),
         cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_known_bugs),
     };
     log_init("test_smtp_session", LOG_WARN); /* refusals are logged at info: keep the output readable */
     return cmocka_run_group_tests(tests, NULL, NULL);
