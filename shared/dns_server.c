@@ -6,11 +6,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "net.h"
 
 #define DNS_SRV_MMSG 8
+#define DNS_SRV_UDP_OUT_MAX 4096 /* replies batched (bigger ones go alone) */
 
 struct tconn {
     uv_tcp_t h;
@@ -39,6 +41,14 @@ struct dns_srv {
     /* Room for DNS_SRV_MMSG datagrams of 64 KiB: libuv then reads a batch
      * per system call (recvmmsg). */
     uint8_t rbuf[DNS_SRV_MMSG * 65536];
+    /* Replies made while a received batch is handled leave together in one
+     * sendmmsg at its end (libuv has no batched send). */
+    int in_batch;
+    int nout;
+    struct mmsghdr out[DNS_SRV_MMSG];
+    struct iovec iov[DNS_SRV_MMSG];
+    struct sockaddr_storage to[DNS_SRV_MMSG];
+    uint8_t obuf[DNS_SRV_MMSG][DNS_SRV_UDP_OUT_MAX];
 };
 
 struct uwrite {
@@ -214,10 +224,32 @@ static void udp_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = sizeof s->rbuf;
 }
 
+static void udp_flush(struct dns_srv *s)
+{
+    uv_os_fd_t fd;
+    int sent = 0;
+    if (s->nout && uv_fileno((uv_handle_t *)&s->udp, &fd) == 0) {
+        while (sent < s->nout) {
+            int n = sendmmsg(fd, s->out + sent, (unsigned)(s->nout - sent), MSG_DONTWAIT);
+            if (n <= 0)
+                break; /* a full socket buffer drops replies, as UDP may */
+            sent += n;
+        }
+    }
+    s->nout = 0;
+}
+
 static void udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                         unsigned flags)
 {
     struct dns_srv *s = u->data;
+    if (flags & UV_UDP_MMSG_FREE) { /* the end of a batch */
+        s->in_batch = 0;
+        udp_flush(s);
+        return;
+    }
+    if (flags & UV_UDP_MMSG_CHUNK)
+        s->in_batch = 1;
     if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || s->stopping || (size_t)nread > DNS_SRV_UDP_MAX)
         return; /* (nread 0 with UV_UDP_MMSG_FREE ends a batch: the buffer is ours) */
     struct dns_req *r = req_new(s, (const uint8_t *)buf->base, (size_t)nread);
@@ -245,6 +277,22 @@ int dns_srv_reply(struct dns_req *r, const uint8_t *wire, size_t len)
     if (!r->tcp) {
         if (s->stopping || len > 65535)
             return -1;
+        if (s->in_batch && len <= DNS_SRV_UDP_OUT_MAX) {
+            if (s->nout == DNS_SRV_MMSG)
+                udp_flush(s);
+            int i = s->nout++;
+            memcpy(s->obuf[i], wire, len);
+            memcpy(&s->to[i], &r->peer, sizeof r->peer);
+            s->iov[i].iov_base = s->obuf[i];
+            s->iov[i].iov_len = len;
+            memset(&s->out[i], 0, sizeof s->out[i]);
+            s->out[i].msg_hdr.msg_iov = &s->iov[i];
+            s->out[i].msg_hdr.msg_iovlen = 1;
+            s->out[i].msg_hdr.msg_name = &s->to[i];
+            s->out[i].msg_hdr.msg_namelen = r->peer.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                          : sizeof(struct sockaddr_in);
+            return 0;
+        }
         uv_buf_t b = uv_buf_init((char *)wire, (unsigned)len);
         int rc = uv_udp_try_send(&s->udp, &b, 1, (const struct sockaddr *)&r->peer);
         if (rc >= 0)
