@@ -30,6 +30,7 @@ struct task {
     int nsrv;
     ldns_rdf *names[RES_SERVERS_MAX]; /* NS names whose address is unknown */
     int nnames;
+    int cur; /* index in srv of the server asked last */
     task_done_cb done;
     void *arg;
 };
@@ -156,6 +157,51 @@ static void find_cut(struct task *t)
 static void send_next(struct task *t);
 static void resume(struct task *t);
 
+/* Servers that just timed out are skipped for a while, so every question
+ * for a dead server's zones does not wait for its timeout again. */
+#define RES_DOWN_MAX 256
+#define RES_DOWN_MS 5000
+static struct {
+    struct sockaddr_storage sa;
+    uint64_t until_ms;
+} down[RES_DOWN_MAX];
+static int down_next;
+
+static int same_server(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+static int server_down(const struct sockaddr_storage *sa)
+{
+    uint64_t now = now_ms();
+    for (int i = 0; i < RES_DOWN_MAX; i++)
+        if (down[i].until_ms > now && same_server(&down[i].sa, sa))
+            return 1;
+    return 0;
+}
+
+static void server_mark(const struct sockaddr_storage *sa, int is_down)
+{
+    for (int i = 0; i < RES_DOWN_MAX; i++)
+        if (same_server(&down[i].sa, sa)) {
+            down[i].until_ms = is_down ? now_ms() + RES_DOWN_MS : 0;
+            return;
+        }
+    if (is_down) {
+        down[down_next].sa = *sa;
+        down[down_next].until_ms = now_ms() + RES_DOWN_MS;
+        down_next = (down_next + 1) % RES_DOWN_MAX;
+    }
+}
+
 static void child_done_cb(struct task *child, void *arg, ldns_pkt_rcode rc, ldns_rr_list *an,
                           ldns_rr_list *auth)
 {
@@ -184,6 +230,11 @@ static void send_next(struct task *t)
         if (t->srv[i].tried)
             continue;
         t->srv[i].tried = 1;
+        if (server_down(&t->srv[i].sa)) {
+            metrics_inc("dns_resolver_skipped_down_total", NULL);
+            continue;
+        }
+        t->cur = i;
         t->queries++;
         if (up_send(t->r->loop, &t->srv[i].sa, t->qname, t->qtype, t->rd, t->r->anchors != NULL,
                     reply_cb, t) == 0)
@@ -371,6 +422,7 @@ static void follow(struct task *t, const ldns_pkt *p)
 static void reply_cb(void *arg, ldns_pkt *p)
 {
     struct task *t = arg;
+    server_mark(&t->srv[t->cur].sa, p == NULL); /* a timeout (or no route) */
     ldns_pkt_rcode rc = p ? ldns_pkt_get_rcode(p) : LDNS_RCODE_SERVFAIL;
     if (!p || (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN))
         send_next(t);
