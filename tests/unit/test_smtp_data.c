@@ -127,6 +127,22 @@ static void test_data(void **state)
                 assert_int_equal(r.size, ol);
             }
             sbuf_free(&r.out);
+            if (c->consumed == NOT_DONE)
+                continue;
+            /* Whatever follows the end belongs to the next command: with
+             * pipelined commands after it, the verdict and the end are the
+             * same and those bytes are left unconsumed. */
+            const char *tail = "MAIL FROM:<next@x.test>\r\nQUIT\r\n";
+            char *more = malloc(len + strlen(tail));
+            assert_non_null(more);
+            memcpy(more, c->in, len);
+            memcpy(more + len, tail, strlen(tail));
+            run_data(more, len + strlen(tail), DMAX, 0, m, &r);
+            free(more);
+            if (r.err != c->err || !r.done || r.consumed != want_consumed)
+                fail_msg("%s + pipelined tail (mode %d): err %d done=%d consumed=%zu, want %zu", c->name, m, r.err,
+                         r.done, r.consumed, want_consumed);
+            sbuf_free(&r.out);
         }
     }
 }
