@@ -19,7 +19,38 @@ struct client {
     ldns_pkt *q;
     ldns_pkt_rcode rc; /* the result, kept while it is validated */
     ldns_rr_list *an, *ns;
+    struct client *next_waiter;
 };
+
+/* One resolution per distinct question in flight: later askers of the same
+ * question wait for it (RFC 5452 section 5: duplicate outstanding queries
+ * make spoofing easier, and they waste work). */
+#define INFLIGHT_BUCKETS 1024
+struct inflight {
+    struct inflight *next;
+    uint8_t key[LDNS_MAX_DOMAINLEN + 3];
+    size_t klen;
+    unsigned bucket;
+    struct client *waiters;
+};
+static struct inflight *inflight[INFLIGHT_BUCKETS];
+
+static size_t question_key(const ldns_rdf *name, ldns_rr_type t, uint8_t *key, unsigned *bucket)
+{
+    size_t n = ldns_rdf_size(name);
+    if (n > LDNS_MAX_DOMAINLEN)
+        n = LDNS_MAX_DOMAINLEN;
+    const uint8_t *d = ldns_rdf_data(name);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        key[i] = (d[i] >= 'A' && d[i] <= 'Z') ? (uint8_t)(d[i] + 32) : d[i];
+        h = (h ^ key[i]) * 16777619u;
+    }
+    key[n] = (uint8_t)(t >> 8);
+    key[n + 1] = (uint8_t)t;
+    *bucket = (h ^ t) % INFLIGHT_BUCKETS;
+    return n + 2;
+}
 
 static void reply_header(struct dns_req *req, ldns_pkt_rcode rc)
 {
@@ -178,6 +209,26 @@ static int fast_cached(struct resolver *r, struct dns_req *req)
     return 1;
 }
 
+static void inflight_done_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr_list *an,
+                             ldns_rr_list *ns)
+{
+    struct inflight *f = arg;
+    struct inflight **pp = &inflight[f->bucket];
+    while (*pp && *pp != f)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = f->next;
+    struct client *w = f->waiters;
+    free(f);
+    while (w) {
+        struct client *next = w->next_waiter;
+        /* Each waiter gets its own copy; the last takes the originals. */
+        ldns_rr_list *a = next ? ldns_rr_list_clone(an) : an, *n = next ? ldns_rr_list_clone(ns) : ns;
+        client_done_cb(t, w, rc, a, n);
+        w = next;
+    }
+}
+
 void serve_query_cb(struct dns_req *req, void *arg)
 {
     struct resolver *r = arg;
@@ -240,5 +291,27 @@ void serve_query_cb(struct dns_req *req, void *arg)
     c->q = q;
     r->tasks++;
     metrics_inc("dns_resolver_questions_total", NULL);
-    task_start(r, ldns_rr_owner(ldns_rr_list_rr(ql, 0)), qt, 0, client_done_cb, c);
+    const ldns_rdf *qname = ldns_rr_owner(ldns_rr_list_rr(ql, 0));
+    uint8_t key[LDNS_MAX_DOMAINLEN + 3];
+    unsigned b;
+    size_t kl = question_key(qname, qt, key, &b);
+    for (struct inflight *f = inflight[b]; f; f = f->next)
+        if (f->klen == kl && memcmp(f->key, key, kl) == 0) {
+            c->next_waiter = f->waiters; /* the same question is on its way */
+            f->waiters = c;
+            metrics_inc("dns_resolver_coalesced_total", NULL);
+            return;
+        }
+    struct inflight *f = calloc(1, sizeof *f);
+    if (!f) {
+        task_start(r, qname, qt, 0, client_done_cb, c);
+        return;
+    }
+    memcpy(f->key, key, kl);
+    f->klen = kl;
+    f->bucket = b;
+    f->waiters = c;
+    f->next = inflight[b];
+    inflight[b] = f;
+    task_start(r, qname, qt, 0, inflight_done_cb, f);
 }

@@ -104,6 +104,7 @@ class EvilServer:
         self.sock.bind(("127.0.0.5", port))
         self.sock.settimeout(0.2)
         self.seen = []
+        self.names = []
         self.stop = False
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -116,6 +117,8 @@ class EvilServer:
                 continue
             q = dns.message.from_wire(data)
             self.seen.append((peer[1], q.id))
+            self.names.append(q.question[0].name.to_text().lower())
+            time.sleep(0.05)  # slow enough that a burst of questions overlaps
             r = dns.message.make_response(q)
             r.flags |= dns.flags.AA
             name = q.question[0].name
@@ -351,3 +354,20 @@ def test_kdig_and_drill_through_the_resolver(resolver):
     assert "rcode: NOERROR" in dr and "192.0.2.25" in dr
     over_tcp = ask(resolver.port, "www.rt.test", tcp=True)
     assert addrs(over_tcp) == ["192.0.2.80"]
+
+
+def test_identical_questions_are_coalesced(lab, resolver):
+    """A burst of the same question makes one upstream query (RFC 5452 5)."""
+    evil = lab["evil"]
+    sockets = []
+    for _ in range(20):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(10)
+        s.sendto(dns.message.make_query("burst.evil.test", "A").to_wire(), ("127.0.0.1", resolver.port))
+        sockets.append(s)
+    answers = []
+    for s in sockets:
+        answers.append(dns.message.from_wire(s.recv(4096)))
+        s.close()
+    assert all(addrs(a) == ["192.0.2.66"] for a in answers)
+    assert evil.names.count("burst.evil.test.") == 1
