@@ -147,10 +147,10 @@ def flood_noops(c, nbytes, block_timeout=2.0):
     return sent
 
 
-def tls_hop(tmp_path, lab_ca, dest):
+def tls_hop(tmp_path, lab_ca, dest, *extra):
     tport = free_port()
     h = hop_proc(tmp_path, dest, "--tls-cert", str(lab_ca.cert), "--tls-key", str(lab_ca.key), "--listen-tls",
-                 "127.0.0.1:%d" % tport, "--timeout", "2")
+                 "127.0.0.1:%d" % tport, "--timeout", "2", *extra)
     h.tport = tport
     return h
 
