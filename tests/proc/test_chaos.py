@@ -117,6 +117,7 @@ UPSTREAM_CASES = [
     ("rcpt-close", {"rcpt": "close"}, "4xx", b""),
     ("rcpt-550", {"rcpt": b"550 5.1.1 no such user\r\n"}, 550, b""),
     ("rcpt-never", {"rcpt": "silent"}, "4xx", b""),
+    ("rcpt-250-then-close", {"rcpt": ("then-close", b"250 2.1.5 Ok\r\n")}, "4xx", b""),
     ("data-close", {"data": "close"}, "4xx", b""),
     ("data-554", {"data": b"554 5.5.1 no valid recipients\r\n"}, 554, b""),
     ("data-354-then-close-big-body", {"data": ("then-close", b"354 go\r\n")}, "4xx", BIG),
@@ -1105,6 +1106,45 @@ def test_sighup_without_database(tmp_path):
         assert h.p.poll() is None, h.text()
         assert "(null)" not in h.text(), h.text()
         send_ok(h.port, "after-hup")
+    finally:
+        h.stop()
+        s.stop()
+
+
+def test_envelope_does_not_survive_starttls(tmp_path, lab_ca):
+    """MAIL and RCPT given in clear, then STARTTLS (with more commands
+    pipelined behind it): none of it may reach the message sent inside TLS."""
+    s = sink_proc(tmp_path)
+    h = tls_hop(tmp_path, lab_ca, s.port)
+    ctx = ssl.create_default_context(cafile=str(lab_ca.ca))
+    try:
+        c = Client(h.port, timeout=10).greet()
+        assert c.cmd(b"EHLO client.test") == 250
+        assert c.cmd(b"MAIL FROM:<evil@gmail.test>") == 250 and c.cmd(b"RCPT TO:<victim@envoi.test>") == 250
+        c.send(b"STARTTLS\r\nRCPT TO:<victim2@envoi.test>\r\n")
+        assert c.reply()[0] == 220
+        tls = ctx.wrap_socket(c.s, server_hostname="localhost")
+        f = tls.makefile("rb")
+
+        def cmd(line):
+            tls.sendall(line + b"\r\n")
+            while True:
+                l = f.readline()
+                if l[3:4] != b"-":
+                    return int(l[:3])
+
+        assert cmd(b"RCPT TO:<victim3@envoi.test>") == 503  # no transaction survives the handshake
+        assert cmd(b"EHLO client.test") == 250
+        assert cmd(FROM) == 250 and cmd(RCPT) == 250 and cmd(b"DATA") == 354
+        tls.sendall(message(b"after-starttls") + b".\r\n")
+        assert int(f.readline()[:3]) == 250
+        assert cmd(b"QUIT") == 221
+        tls.close()
+        (m,) = delivered(s.maildir, 1)
+        head = m.split(b"\r\n\r\n")[0]
+        assert head.startswith(b"Return-Path: <a@gmail.test>\r\nX-Envoi-Rcpt: <b@envoi.test>\r\nReceived:"), head
+        assert b"victim" not in m and b"evil" not in m
+        wait_idle(h)
     finally:
         h.stop()
         s.stop()
