@@ -1,8 +1,10 @@
 """Chaos tests of a hop (spamfilter): clients that vanish anywhere, a next
-hop that lies, stalls or hangs up, slowloris, floods, broken TLS and SIGTERM
-at awkward moments. After each attack the daemon must still deliver a
-normal message, answer /healthz, drop every session, and exit 0 on SIGTERM
-(under the ASan build a leak or use-after-free turns that exit non-zero):
+hop that lies, stalls, hangs up or breaks STARTTLS, slowloris, floods and
+clients that never read, broken TLS handshakes, descriptor exhaustion, a hop
+that is its own next hop, SIGHUP storms and SIGTERM at awkward moments.
+After each attack the daemon must still deliver a normal message, answer
+/healthz, drop every session, and exit 0 on SIGTERM (under the ASan build a
+leak or use-after-free turns that exit non-zero):
 
   make build/asan/bin/spamfilter build/asan/bin/verifier build/asan/bin/envoi
   ENVOI_BIN_DIR=$PWD/build/asan/bin ASAN_OPTIONS=detect_leaks=1:exitcode=86 \\
