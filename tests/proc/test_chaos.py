@@ -825,12 +825,12 @@ def test_clients_vanish_while_verifier_checks_run(tmp_path):
     v = verifier_proc(tmp_path, s.port, dns, "--dns-timeout", "200")
     try:
         n = 8
-        for i in range(n):  # the message is complete, then the client is gone before the answer
+        for i in range(n):  # the message is complete, then the client is gone (RST) before the answer
             c = Client(v.port).greet()
             assert c.cmd(b"EHLO client.gmail.test") == 250 and c.cmd(FROM) == 250 and c.cmd(RCPT) == 250
             assert c.cmd(b"DATA") == 354
             c.send(message(b"orphan-%d" % i) + b".\r\n")
-            c.close(rst=i % 2)
+            c.close(rst=True)
         end = time.time() + 30
         while checked(v) < n and time.time() < end:
             time.sleep(0.1)
@@ -1146,6 +1146,35 @@ def test_envelope_does_not_survive_starttls(tmp_path, lab_ca):
         head = m.split(b"\r\n\r\n")[0]
         assert head.startswith(b"Return-Path: <a@gmail.test>\r\nX-Envoi-Rcpt: <b@envoi.test>\r\nReceived:"), head
         assert b"victim" not in m and b"evil" not in m
+        wait_idle(h)
+    finally:
+        h.stop()
+        s.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="smtp_listen: a FIN is taken for a vanished client even while commands are "
+                   "owed answers: a client that pipelines its transaction and QUIT, then half-closes, gets nothing, "
+                   "on every retry")
+def test_half_close_after_pipelined_quit_is_answered(tmp_path):
+    """RFC 5321 4.1.1.10: the client sends QUIT and waits for the reply; a
+    client that half-closes (shutdown(SHUT_WR)) after QUIT is still waiting.
+    Every buffered command must be answered, the message stored once."""
+    s = sink_proc(tmp_path)
+    h = hop_proc(tmp_path, s.port)
+    try:
+        c = Client(h.port, timeout=10).greet()
+        c.send(b"EHLO client.test\r\n" + FROM + b"\r\n" + RCPT + b"\r\nDATA\r\n" + message(b"half-close") +
+               b".\r\nQUIT\r\n")
+        c.s.shutdown(socket.SHUT_WR)
+        codes = []
+        while True:
+            code, _ = c.try_reply()
+            if code is None:
+                break
+            codes.append(code)
+        c.close()
+        assert codes == [250, 250, 250, 354, 250, 221], codes
+        assert count_tag(delivered(s.maildir, 1), b"half-close") == 1
         wait_idle(h)
     finally:
         h.stop()
