@@ -382,6 +382,10 @@ static void hop_shutdown_hook(void *arg)
 
 int hop_validate(const struct hop_conf *c)
 {
+    if (!c->domain || !*c->domain || strlen(c->domain) > 253) {
+        log_error("config", "err=\"--domain must be a host name of 1 to 253 octets\"");
+        return -1;
+    }
     if (!c->destination || !*c->destination) {
         log_error("config", "err=\"--destination is required (the next hop, HOST[:PORT])\"");
         return -1;

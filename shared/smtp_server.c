@@ -115,22 +115,26 @@ static void smtp_srv_helo(struct smtp_srv *s, const struct smtp_cmd *c, int esmt
     s->helo[c->arg_len] = '\0';
     s->esmtp = esmtp;
     smtp_srv_enter(s, SMTP_S_READY);
-    char buf[1024];
     if (!esmtp) {
+        char buf[300];
         snprintf(buf, sizeof buf, "250 %s", s->cfg->hostname);
         smtp_srv_write(s, buf);
         return;
     }
-    int n = snprintf(buf, sizeof buf,
-                     "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
-                     "250-SMTPUTF8\r\n",
-                     s->cfg->hostname, s->cfg->max_size);
+    /* Built in an sbuf: the host name is configuration of any length. */
+    struct sbuf b;
+    sbuf_init(&b, 0);
+    sbuf_printf(&b,
+                "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
+                "250-SMTPUTF8\r\n",
+                s->cfg->hostname, s->cfg->max_size);
     if (s->cfg->starttls && !s->tls)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "250-STARTTLS\r\n");
+        sbuf_adds(&b, "250-STARTTLS\r\n");
     if (s->cfg->auth && (s->tls || !s->cfg->auth_needs_tls))
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "250-AUTH PLAIN LOGIN\r\n");
-    snprintf(buf + n, sizeof buf - (size_t)n, "250 HELP");
-    smtp_srv_write(s, buf);
+        sbuf_adds(&b, "250-AUTH PLAIN LOGIN\r\n");
+    sbuf_adds(&b, "250 HELP");
+    smtp_srv_write(s, b.p ? b.p : "451 4.3.0 Out of memory");
+    sbuf_free(&b);
 }
 
 static int smtp_srv_need_helo(struct smtp_srv *s)
