@@ -92,6 +92,15 @@ static void smtp_session_starttls_hook(void *arg, struct smtp_srv *srv)
 static void smtp_session_input_room_hook(void *arg)
 {
     struct smtp_session *s = arg;
+    if (s->peer_eof) {
+        /* Everything the client sent before its FIN is answered; once the
+         * engine needs input again there is none to come. */
+        if (s->srv.state != SMTP_S_WAIT && s->srv.state != SMTP_S_TLS && s->srv.state != SMTP_S_CLOSED) {
+            s->srv.state = SMTP_S_CLOSED;
+            conn_close(&s->conn, 1);
+        }
+        return;
+    }
     if (s->conn.paused)
         conn_resume(&s->conn);
 }
@@ -162,6 +171,14 @@ static void smtp_session_read_op(struct conn *c, const char *data, size_t len)
 static void smtp_session_eof_op(struct conn *c, const char *reason)
 {
     struct smtp_session *s = c->data;
+    /* A FIN with commands still being answered (pipelined up to QUIT, then
+     * a half-close) is a client still reading: answer, then close. */
+    if (!strcmp(reason, "eof") && s->preface == SMTP_PREFACE_NONE && !s->peer_eof &&
+        (s->srv.state == SMTP_S_WAIT || s->srv.in.len > 0)) {
+        s->peer_eof = 1;
+        conn_pause(c);
+        return;
+    }
     log_info("smtp.disconnect", "id=%s reason=%s state=%s", s->id, reason, smtp_srv_state_name(s->srv.state));
     s->srv.state = SMTP_S_CLOSED;
     conn_close(c, 0);

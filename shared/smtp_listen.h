@@ -26,6 +26,7 @@ struct smtp_session {
     uint64_t started_ms;
     int implicit_tls;
     int preface;          /* SMTP_PREFACE_*: what comes before the greeting */
+    int peer_eof;         /* the client half-closed with commands still to answer */
     struct sbuf proxy_buf;
 };
 

@@ -47,7 +47,9 @@ static void spamfilter_reload_cb(uv_timer_t *t)
 
 static void spamfilter_reload_hook(void *arg)
 {
-    spamfilter_reload_cb(&((struct spamfilter *)arg)->reload_timer);
+    struct spamfilter *sf = arg;
+    if (sf->db_path)
+        spamfilter_reload_cb(&sf->reload_timer);
 }
 
 static void spamfilter_shutdown_hook(void *arg)

@@ -32,5 +32,7 @@ int main(int argc, char **argv)
     if (spamfilter_init(&sf, loop) < 0 ||
         hop_start(loop, "spamfilter", &hc, NULL, &spamfilter_ops, &sf) < 0)
         return 2;
-    return daemon_run(loop) == 0 ? 0 : 1;
+    int rc = daemon_run(loop);
+    bayes_store_close(&sf.store);
+    return rc == 0 ? 0 : 1;
 }
