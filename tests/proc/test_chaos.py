@@ -1061,8 +1061,6 @@ def train_db(tmp_path, out, spam_words):
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.xfail(ASAN, strict=True, reason="spamfilter: the Bayes store (path and database) is never freed at exit: "
-                   "LeakSanitizer fails every ASan run with --database")
 def test_sighup_storm_during_traffic(tmp_path, lab_ca):
     """SIGHUP (reload) 50 times while TLS and plain sessions run and the
     database file is replaced under the hop now and then."""
@@ -1102,8 +1100,6 @@ def test_sighup_storm_during_traffic(tmp_path, lab_ca):
         s.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="spamfilter: SIGHUP without --database calls bayes_store_reload with a NULL "
-                   "path (stat(NULL), printf %s NULL): undefined behaviour, UBSan aborts the daemon")
 def test_sighup_without_database(tmp_path):
     s = sink_proc(tmp_path)
     h = hop_proc(tmp_path, s.port)
@@ -1157,9 +1153,6 @@ def test_envelope_does_not_survive_starttls(tmp_path, lab_ca):
         s.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="smtp_listen: a FIN is taken for a vanished client even while commands are "
-                   "owed answers: a client that pipelines its transaction and QUIT, then half-closes, gets nothing, "
-                   "on every retry")
 def test_half_close_after_pipelined_quit_is_answered(tmp_path):
     """RFC 5321 4.1.1.10: the client sends QUIT and waits for the reply; a
     client that half-closes (shutdown(SHUT_WR)) after QUIT is still waiting.
