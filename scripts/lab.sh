@@ -96,6 +96,9 @@ up() {
     local t0=$SECONDS
     "$ROOT/scripts/install-deps.sh" docker
     lab_tls
+    # The image trains its default spam database on the SpamAssassin corpus
+    # (as the seed bakes its database into the unikernel); fetched once.
+    "$ROOT/scripts/fetch-spam-corpus.sh" "$ROOT/build/corpus" >/dev/null
     # One builder stage feeds every envoi service; the git server is its own
     # small stage. The legacy builder prints a deprecation notice: not ours.
     local target tag out
