@@ -102,7 +102,7 @@ up() {
     # One builder stage feeds every envoi service; the git server is its own
     # small stage. The legacy builder prints a deprecation notice: not ours.
     local target tag out
-    for target in runtime:"$IMAGE" git:envoi-git:lab nsd:envoi-nsd:lab; do
+    for target in runtime:"$IMAGE" git:envoi-git:lab nsd:envoi-nsd:lab postfix:envoi-postfix:lab; do
         tag=${target#*:}; target=${target%%:*}
         log "building $tag"
         if ! out=$(docker build -q --force-rm -f "$ROOT/docker/Dockerfile" --target "$target" -t "$tag" \
