@@ -273,3 +273,24 @@ def test_connection_limit_per_client(tmp_path, zone):
     finally:
         v.stop()
         sink.stop()
+
+
+@pytest.mark.parametrize("variant", [b"\n.\n", b"\r.\r", b"\r\n.\n", b"\n.\r\n", b"\r\n.\r"])
+def test_smuggling_refused_at_the_door(mx, variant):
+    """The MX itself refuses every SMTP-smuggling end-of-data variant: the
+    carrier is refused (550) and the smuggled message never reaches the next hop."""
+    c = socket.create_connection(("127.0.0.1", mx.port), timeout=10)
+    f = c.makefile("rb")
+    assert f.readline().startswith(b"220")
+    c.sendall(b"EHLO client.gmail.test\r\nMAIL FROM:<alice@gmail.test>\r\nRCPT TO:<bob@envoi.test>\r\nDATA\r\n")
+    line = b""
+    while not line.startswith(b"354"):
+        line = f.readline()
+    smuggled = (b"MAIL FROM:<ceo@gmail.test>\r\nRCPT TO:<bob@envoi.test>\r\nDATA\r\n"
+                b"From: ceo@gmail.test\r\nSubject: smuggled\r\n\r\npay\r\n")
+    c.sendall(b"From: alice@gmail.test\r\nSubject: carrier\r\n\r\nhi" + variant + smuggled + b".\r\n")
+    assert f.readline().startswith(b"550 5.6.0")
+    c.sendall(b"QUIT\r\n")
+    assert f.readline().startswith(b"221")
+    c.close()
+    assert delivered(mx.md, timeout=0.5) == []
