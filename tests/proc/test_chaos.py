@@ -1177,3 +1177,24 @@ def test_half_close_after_pipelined_quit_is_answered(tmp_path):
     finally:
         h.stop()
         s.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="smtp_listen: a FIN after a partial command line is deferred as a half-close "
+                   "(srv.in.len > 0) but nothing will ever complete it: the session is held until --timeout")
+def test_fin_after_partial_command_frees_the_session_at_once(tmp_path):
+    """Clients that send half a command and leave (FIN): with the default
+    --timeout (300 s), their sessions must still go at once, or leaving
+    costs an attacker nothing while each slot stays taken."""
+    h = hop_proc(tmp_path, free_port(), "--timeout", "300")
+    try:
+        for i in range(20):
+            c = Client(h.port).greet()
+            c.send(b"NOOP\r\nNO")
+            if i % 2:
+                c.s.shutdown(socket.SHUT_WR)  # half-close: the NOOP is still answered
+                assert c.reply()[0] == 250
+                assert c.closed_by_peer(3)
+            c.close()
+        wait_idle(h, timeout=3)
+    finally:
+        h.stop()

@@ -132,7 +132,7 @@ def hop_rss_kb(h):
     return 0
 
 
-def flood_noops(c, nbytes, block_timeout=2.0):
+def flood_noops(c, nbytes, block_timeout=1.0):
     """Sends NOOPs without reading replies until nbytes went out or the hop
     stops reading (sendall blocks); returns the bytes sent."""
     c.s.settimeout(block_timeout)
