@@ -18,6 +18,8 @@
 
 #include "bayes.h"
 
+#include "hdr.h"
+
 #define SCORE_STACK 2048 /* candidate tokens kept on the stack; more go to the heap */
 
 void bayes_params_default(struct bayes_params *p)
@@ -197,51 +199,15 @@ int bayes_format_headers(const struct bayes_result *r, char *buf, size_t bufsz)
 }
 
 /* 1 if the header line at p (up to its ':') is one of ours. */
-static int our_header(const char *p, size_t n)
+/* Incoming copies of our two headers are forgeries: only ours count. */
+static int bayes_drop_cb(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-    const char *colon = memchr(p, ':', n);
-    if (!colon)
-        return 0;
-    size_t k = (size_t)(colon - p);
-    while (k && (p[k - 1] == ' ' || p[k - 1] == '\t'))
-        k--;
-    return (k == strlen(BAYES_HDR_VERDICT) && strncasecmp(p, BAYES_HDR_VERDICT, k) == 0) ||
-           (k == strlen(BAYES_HDR_SCORE) && strncasecmp(p, BAYES_HDR_SCORE, k) == 0);
+    return hdr_name_is(name, nlen, BAYES_HDR_VERDICT) || hdr_name_is(name, nlen, BAYES_HDR_SCORE);
 }
 
 char *bayes_strip_headers(const char *msg, size_t len, size_t *outlen)
 {
-    char *out = malloc(len ? len : 1);
-    if (!out)
-        return NULL;
-    size_t o = 0, i = 0;
-    int dropping = 0;
-    while (i < len) {
-        const char *nl = memchr(msg + i, '\n', len - i);
-        size_t end = nl ? (size_t)(nl - msg) + 1 : len;
-        const char *line = msg + i;
-        size_t n = end - i;
-        int blank = n == 0 || line[0] == '\n' || (n >= 2 && line[0] == '\r' && line[1] == '\n');
-        if (blank)
-            break; /* end of the header block: the rest is copied as is */
-        if (line[0] == ' ' || line[0] == '\t') {
-            if (!dropping) {
-                memcpy(out + o, line, n);
-                o += n;
-            }
-        } else {
-            dropping = our_header(line, n);
-            if (!dropping) {
-                memcpy(out + o, line, n);
-                o += n;
-            }
-        }
-        i = end;
-    }
-    memcpy(out + o, msg + i, len - i);
-    o += len - i;
-    *outlen = o;
-    return out;
+    return hdr_filter(msg, len, NULL, bayes_drop_cb, NULL, outlen);
 }
 
 char *bayes_mark_message(const struct bayes_db *db, const char *msg, size_t len, size_t *outlen,

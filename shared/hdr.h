@@ -1,6 +1,6 @@
 /* hdr: header-section helpers over a raw RFC 5322 message (CRLF or LF),
- * tolerant of malformed input: anything that is not a header field ends the
- * header section, and the rest is passed through untouched. */
+ * tolerant of malformed input: the header section ends at the first empty
+ * line; malformed lines before it are passed through untouched. */
 #ifndef ENVOI_HDR_H
 #define ENVOI_HDR_H
 
