@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "cha
 from peers import DEFAULT_REPLIES, Client, FakeUpstream, blackhole, client_hello, rst_close  # noqa: E402
 from helpers import (ASAN, FROM, RCPT, VANISH_STEPS, checked, count_tag, flood_noops, hop_proc,  # noqa: E402
                      hop_rss_kb, message, send_ok, silent_dns, sink_proc, starttls, stop_within, tls_case, tls_hop,
-                     transaction, vanish, verifier_proc, wait_idle)
+                     stop_all, transaction, vanish, verifier_proc, wait_idle)
 
 
 # ---- processes ----
@@ -78,8 +78,7 @@ def test_clients_vanish_at_every_step(tmp_path):
               % (len(jobs), len(msgs) - 1))
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 # ---- a next hop that misbehaves ----
@@ -147,8 +146,7 @@ def upstream_hop(tmp_path_factory):
     h = hop_proc(d, up.port)
     h.tags = []
     yield up, h
-    up.stop()
-    h.stop()
+    stop_all(h, up)
 
 
 # Known bugs, by case: the fix flips them (strict), then the entry goes.
@@ -203,8 +201,7 @@ def test_next_hop_answers_data_with_250(tmp_path):
         assert res.get("dot") != 250, res
         assert res.get("dot") is not None and 400 <= res["dot"] < 500, res
     finally:
-        up.stop()
-        h.stop()
+        stop_all(up, h)
 
 
 def test_next_hop_too_busy_to_accept(tmp_path):
@@ -239,10 +236,7 @@ def test_next_hop_too_busy_to_accept(tmp_path):
             assert c.reply()[0] == 421
             c.close()
     finally:
-        h.stop()
-        lsock.close()
-        for f in fillers:
-            f.close()
+        stop_all(h, lsock, *fillers)
 
 
 # ---- floods and slow clients ----
@@ -283,8 +277,7 @@ def test_slowloris_does_not_starve_others(tmp_path):
         assert count_tag(delivered(s.maildir, 1), b"not-starved") == 1
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 def test_long_lines(tmp_path):
@@ -321,8 +314,7 @@ def test_long_lines(tmp_path):
         assert long_line + b"\r\n" in m
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 def test_100k_pipelined_noops(tmp_path):
@@ -354,7 +346,7 @@ def test_100k_pipelined_noops(tmp_path):
         c.close()
         wait_idle(h)
     finally:
-        h.stop()
+        stop_all(h)
 
 
 def test_pipelined_transactions_in_order(tmp_path):
@@ -385,8 +377,7 @@ def test_pipelined_transactions_in_order(tmp_path):
             assert count_tag(msgs, b"Subject: pipe-%02d\r\n" % i) == 1
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 def test_pipelined_backlog_beyond_64k_resumes(tmp_path):
@@ -409,8 +400,7 @@ def test_pipelined_backlog_beyond_64k_resumes(tmp_path):
         assert codes[2 + n:] == [250, 221], codes[-5:]
         c.close()
     finally:
-        h.stop()
-        up.stop()
+        stop_all(h, up)
 
 
 def test_unread_replies_do_not_grow_memory(tmp_path):
@@ -431,7 +421,7 @@ def test_unread_replies_do_not_grow_memory(tmp_path):
         if not ASAN:  # ASan's quarantine keeps freed replies in RSS
             assert grown < 32 * 1024, "RSS grew by %d kB" % grown
     finally:
-        h.stop()
+        stop_all(h)
 
 
 @pytest.mark.skipif(ASAN, reason="RSS is not a measure under ASan (quarantine)")
@@ -455,7 +445,7 @@ def test_unread_replies_memory_per_connection(tmp_path):
         wait_idle(h)
         assert grown < 8 * 4 * 1024, "%d kB for 8 connections" % grown
     finally:
-        h.stop()
+        stop_all(h)
 
 
 def test_sigterm_with_a_client_not_reading(tmp_path):
@@ -466,7 +456,7 @@ def test_sigterm_with_a_client_not_reading(tmp_path):
         time.sleep(0.3)
         rc = stop_within(h, 5)
     finally:
-        c.close()
+        stop_all(c)
         h.p.wait(10)
     assert rc == 0, "still running 5 s after SIGTERM"
 
@@ -497,8 +487,7 @@ def test_nul_and_8bit_content_pass_unchanged(tmp_path):
         assert len(delivered(s.maildir)) == 1
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 # ---- TLS ----
@@ -552,8 +541,7 @@ def test_tls_handshake_chaos(tmp_path, lab_ca):
         assert len(msgs) == 2 and all(b"(using TLSv1.2 " in m for m in msgs)
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 # ---- SIGTERM at awkward moments ----
@@ -589,8 +577,7 @@ def test_sigterm_mid_data_at_the_dot_and_waiting_on_next_hop(tmp_path):
                 c.close()
         assert up.stored == []
     finally:
-        h.stop()
-        up.stop()
+        stop_all(h, up)
 
 
 # ---- STARTTLS towards a next hop that breaks it ----
@@ -618,8 +605,7 @@ def tls_upstream_hop(tmp_path_factory, lab_ca):
     h = hop_proc(d, up.port, "--next-hop-tls", "required", "--next-hop-ca", str(lab_ca.ca), "--next-hop-name",
                  "mx.example.test")
     yield up, h
-    up.stop()
-    h.stop()
+    stop_all(h, up)
 
 
 @pytest.mark.parametrize("name,script,expect", UPSTREAM_TLS_CASES, ids=[c[0] for c in UPSTREAM_TLS_CASES])
@@ -664,8 +650,7 @@ def test_next_hop_session_ends_between_messages(tmp_path):
             assert sum(1 for b in up.stored if b"Subject: reuse-%d\r\n" % i in b) == 1, up.stored
         wait_idle(h)
     finally:
-        h.stop()
-        up.stop()
+        stop_all(h, up)
 
 
 def test_out_of_file_descriptors(tmp_path):
@@ -705,8 +690,7 @@ def test_out_of_file_descriptors(tmp_path):
     finally:
         for c in clients:
             c.close()
-        h.stop()
-        up.stop()
+        stop_all(h, up)
 
 
 def test_sigterm_with_an_idle_admin_connection(tmp_path):
@@ -717,7 +701,7 @@ def test_sigterm_with_an_idle_admin_connection(tmp_path):
         time.sleep(0.1)
         rc = stop_within(h, 2)
     finally:
-        a.close()
+        stop_all(a)
         h.p.wait(10)
     assert rc == 0, "still running 2 s after SIGTERM"
 
@@ -746,8 +730,7 @@ def test_oversized_messages_are_refused_and_not_kept(tmp_path):
         assert len(msgs) == 1 and b"Subject: fits\r\n" in msgs[0]
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 # ---- everything at once ----
@@ -813,8 +796,7 @@ def test_random_mix_keeps_the_contract(tmp_path):
         up.scripts.clear()
         send_ok(h.port, "after-mix")
     finally:
-        h.stop()
-        up.stop()
+        stop_all(h, up)
 
 
 # ---- a hop whose transform takes time: the verifier, with DNS that never answers ----
@@ -848,10 +830,7 @@ def test_clients_vanish_while_verifier_checks_run(tmp_path):
         (m,) = [m for m in msgs if b"after-orphans" in m]
         assert b"Received-SPF: temperror" in m
     finally:
-        v.stop()
-        s.stop()
-        u.close()
-        t.close()
+        stop_all(v, s, u, t)
 
 
 def test_sigterm_while_verifier_checks_run(tmp_path):
@@ -876,10 +855,7 @@ def test_sigterm_while_verifier_checks_run(tmp_path):
             c.close()
         assert delivered(s.maildir, timeout=0.3) == []
     finally:
-        v.stop()
-        s.stop()
-        u.close()
-        t.close()
+        stop_all(v, s, u, t)
 
 
 def test_transform_slower_than_timeout_gets_451(tmp_path):
@@ -904,10 +880,7 @@ def test_transform_slower_than_timeout_gets_451(tmp_path):
         assert delivered(s.maildir, timeout=0.5) == []
         wait_idle(v)
     finally:
-        v.stop()
-        s.stop()
-        u.close()
-        t.close()
+        stop_all(v, s, u, t)
 
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -977,10 +950,7 @@ def test_proxy_header_and_early_talker_chaos(tmp_path):
         assert b"(192.0.2.9)" in m.split(b"\r\n\r\n")[0]
         wait_idle(v)
     finally:
-        v.stop()
-        s.stop()
-        u.close()
-        t.close()
+        stop_all(v, s, u, t)
 
 
 def test_slow_client_upload_longer_than_next_hop_timeout(tmp_path):
@@ -1003,8 +973,7 @@ def test_slow_client_upload_longer_than_next_hop_timeout(tmp_path):
         assert code == 250, lines
         assert count_tag(delivered(s.maildir, 1), b"slow-upload") == 1
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 def test_nul_in_envelope_never_reaches_next_hop_changed(tmp_path):
@@ -1023,8 +992,7 @@ def test_nul_in_envelope_never_reaches_next_hop_changed(tmp_path):
         assert c.cmd(b"QUIT") == 221
         c.close()
     finally:
-        h.stop()
-        up.stop()
+        stop_all(h, up)
 
 
 def test_next_hop_is_the_hop_itself(tmp_path):
@@ -1046,7 +1014,7 @@ def test_next_hop_is_the_hop_itself(tmp_path):
             c.close()
             wait_idle(h)
     finally:
-        h.stop()
+        stop_all(h)
 
 
 def train_db(tmp_path, out, spam_words):
@@ -1096,8 +1064,7 @@ def test_sighup_storm_during_traffic(tmp_path, lab_ca):
         assert h.text().count("msg=spam.db.reloaded") >= 3
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 def test_sighup_without_database(tmp_path):
@@ -1110,8 +1077,7 @@ def test_sighup_without_database(tmp_path):
         assert "(null)" not in h.text(), h.text()
         send_ok(h.port, "after-hup")
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 def test_envelope_does_not_survive_starttls(tmp_path, lab_ca):
@@ -1149,8 +1115,7 @@ def test_envelope_does_not_survive_starttls(tmp_path, lab_ca):
         assert b"victim" not in m and b"evil" not in m
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 def test_half_close_after_pipelined_quit_is_answered(tmp_path):
@@ -1175,8 +1140,7 @@ def test_half_close_after_pipelined_quit_is_answered(tmp_path):
         assert count_tag(delivered(s.maildir, 1), b"half-close") == 1
         wait_idle(h)
     finally:
-        h.stop()
-        s.stop()
+        stop_all(h, s)
 
 
 @pytest.mark.xfail(strict=True, reason="smtp_listen: a FIN after a partial command line is deferred as a half-close "
@@ -1197,4 +1161,4 @@ def test_fin_after_partial_command_frees_the_session_at_once(tmp_path):
             c.close()
         wait_idle(h, timeout=3)
     finally:
-        h.stop()
+        stop_all(h)

@@ -214,3 +214,23 @@ def silent_dns():
 
 def checked(v):
     return v.text().count("msg=verifier.checked")
+
+
+def stop_all(*procs):
+    """Stops every process (Proc: SIGTERM, must exit 0; FakeUpstream, sockets:
+    closed), all of them even when one fails, then raises the first failure."""
+    first = None
+    for p in procs:
+        try:
+            if hasattr(p, "p"):
+                p.stop()
+                if p.p.poll() is None:
+                    p.kill()
+            else:
+                p.stop() if hasattr(p, "stop") else p.close()
+        except BaseException as e:  # noqa: BLE001 - re-raised below, after the others
+            if hasattr(p, "p") and p.p.poll() is None:
+                p.kill()
+            first = first or e
+    if first:
+        raise first
