@@ -172,9 +172,11 @@ static void smtp_session_eof_op(struct conn *c, const char *reason)
 {
     struct smtp_session *s = c->data;
     /* A FIN with commands still being answered (pipelined up to QUIT, then
-     * a half-close) is a client still reading: answer, then close. */
+     * a half-close) is a client still reading: answer, then close. Outside
+     * WAIT the engine has already done all it can: what is left in its input
+     * is half a line that will never be completed. */
     if (!strcmp(reason, "eof") && s->preface == SMTP_PREFACE_NONE && !s->peer_eof &&
-        (s->srv.state == SMTP_S_WAIT || s->srv.in.len > 0)) {
+        s->srv.state == SMTP_S_WAIT) {
         s->peer_eof = 1;
         conn_pause(c);
         return;

@@ -1143,8 +1143,6 @@ def test_half_close_after_pipelined_quit_is_answered(tmp_path):
         stop_all(h, s)
 
 
-@pytest.mark.xfail(strict=True, reason="smtp_listen: a FIN after a partial command line is deferred as a half-close "
-                   "(srv.in.len > 0) but nothing will ever complete it: the session is held until --timeout")
 def test_fin_after_partial_command_frees_the_session_at_once(tmp_path):
     """Clients that send half a command and leave (FIN): with the default
     --timeout (300 s), their sessions must still go at once, or leaving
