@@ -111,3 +111,28 @@ LSAN_ENV = {"LSAN_OPTIONS": f"suppressions={DATA / 'lsan.supp'}"}
 def start_primary(start_service, url, port, *extra, poll="0"):
     return start_service("dns-primary", "--listen", f"127.0.0.1:{port}", "--remote", url,
                          "--poll", poll, *extra, ready_port=port, env=LSAN_ENV)
+
+
+def port_free_on(addrs, port):
+    """True when port is free for UDP and TCP on every address in addrs."""
+    for a in addrs:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as s:
+                try:
+                    s.bind((a, port))
+                except OSError:
+                    return False
+    return True
+
+
+def repo_with(tmp, name, files, message="seed"):
+    """A bare repository (file:// URL) whose main branch holds files {name: text}."""
+    bare, work = tmp / f"{name}.git", tmp / f"{name}-work"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
+    for fname, text in files.items():
+        (work / fname).write_text(text)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", message)
+    git(work, "push", "-q", "origin", "HEAD:main")
+    return f"file://{bare}"

@@ -7,7 +7,6 @@ trust anchor is the root's key."""
 import os
 import pathlib
 import re
-import socket
 import subprocess
 import time
 
@@ -18,7 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dns_helpers import LSAN_ENV, free_port, git
+from dns_helpers import LSAN_ENV, free_port, port_free_on, repo_with
 
 ROOT = """$ORIGIN .
 $TTL 3600
@@ -65,29 +64,6 @@ def sign(d, fname, origin, text, extra=""):
     return signed, ds, key
 
 
-def repo(tmp, name, files):
-    bare, work = tmp / f"{name}.git", tmp / f"{name}-work"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
-    for fname, text in files.items():
-        (work / fname).write_text(text)
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "signed zones")
-    git(work, "push", "-q", "origin", "HEAD:main")
-    return f"file://{bare}"
-
-
-def port_free_on(addrs, port):
-    for a in addrs:
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            with socket.socket(socket.AF_INET, kind) as s:
-                try:
-                    s.bind((a, port))
-                except OSError:
-                    return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def signed_lab(tmp_path_factory):
     d = tmp_path_factory.mktemp("dnssec")
@@ -107,9 +83,10 @@ def signed_lab(tmp_path_factory):
     port = next(p for p in (free_port() for _ in range(50)) if port_free_on(addrs, p))
     bin_dir = os.environ.get("ENVOI_BIN_DIR", pathlib.Path(__file__).resolve().parents[2] / "build" / "bin")
     procs = []
-    for addr, url in (("127.0.0.6", repo(d, "top", {"_root": root, "test": test})),
-                      ("127.0.0.7", repo(d, "leaf", {"sec.test": sec, "bad.test": bad,
-                                                     "plain.test": SEC.format(zone="plain.test")}))):
+    for addr, url in (("127.0.0.6", repo_with(d, "top", {"_root": root, "test": test}, "signed zones")),
+                      ("127.0.0.7", repo_with(d, "leaf", {"sec.test": sec, "bad.test": bad,
+                                                          "plain.test": SEC.format(zone="plain.test")},
+                                              "signed zones"))):
         procs.append(subprocess.Popen([str(pathlib.Path(bin_dir) / "dns-primary"), "--listen",
                                        f"{addr}:{port}", "--remote", url, "--poll", "0"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

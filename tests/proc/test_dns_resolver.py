@@ -6,7 +6,6 @@ the cache. All on one port P (--query-port P), the resolver on 127.0.0.1."""
 
 import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import threading
@@ -19,7 +18,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from dns_helpers import free_port, git
+from dns_helpers import free_port, port_free_on, repo_with
 
 ROOT_ZONE = """$ORIGIN .
 $TTL 3600
@@ -69,30 +68,6 @@ $TTL 600
 ns A 127.0.0.4
 www A 192.0.2.180
 """
-
-
-def port_free_on(addrs, port):
-    for a in addrs:
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            with socket.socket(socket.AF_INET, kind) as s:
-                try:
-                    s.bind((a, port))
-                except OSError:
-                    return False
-    return True
-
-
-def repo_with(tmp, name, files):
-    bare = tmp / f"{name}.git"
-    work = tmp / f"{name}-work"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
-    for fname, text in files.items():
-        (work / fname).write_text(text)
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "seed")
-    git(work, "push", "-q", "origin", "HEAD:main")
-    return f"file://{bare}"
 
 
 class EvilServer:
