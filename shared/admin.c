@@ -79,10 +79,21 @@ static void admin_respond(struct admin_conn *c, int code, const char *ctype, con
         admin_conn_close(c);
 }
 
+/* "GET <path>" followed by a space, a query or the end of the line: a
+ * prefix match would answer /healthzz too. */
+static int admin_is(const char *req, const char *path)
+{
+    size_t n = strlen(path);
+    if (strncmp(req, "GET ", 4) || strncmp(req + 4, path, n))
+        return 0;
+    char next = req[4 + n];
+    return next == ' ' || next == '?' || next == '\r' || next == '\n';
+}
+
 static void admin_handle(struct admin_conn *c)
 {
     metrics_inc("envoi_admin_requests_total", NULL);
-    if (!strncmp(c->req, "GET /healthz", 12)) {
+    if (admin_is(c->req, "/healthz")) {
         const char *why = daemon_stopping() ? "shutting down" : admin_health ? admin_health(admin_health_arg) : NULL;
         if (why) {
             char body[256];
@@ -91,7 +102,7 @@ static void admin_handle(struct admin_conn *c)
         } else {
             admin_respond(c, 200, "text/plain", "ok\n", 3);
         }
-    } else if (!strncmp(c->req, "GET /metrics", 12)) {
+    } else if (admin_is(c->req, "/metrics")) {
         size_t len;
         char *m = metrics_render(&len);
         admin_respond(c, 200, "text/plain; version=0.0.4", m ? m : "", m ? len : 0);
@@ -113,6 +124,12 @@ static void admin_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     struct admin_conn *c = s->data;
     if (n < 0) {
         admin_conn_close(c);
+        return;
+    }
+    /* No NUL in a request line or header: answer at once rather than wait
+     * for the timeout with a request the string functions cannot see. */
+    if (memchr(c->req + c->len, '\0', (size_t)n)) {
+        admin_respond(c, 400, "text/plain", "bad request\n", 12);
         return;
     }
     c->len += (size_t)n;

@@ -273,6 +273,23 @@ def test_admin_health_and_metrics(hop, sink):
     assert after["envoi_message_latency_seconds_count"] == 1
     assert after['envoi_smtp_replies_total{class="2xx"}'] >= 5  # EHLO MAIL RCPT DATA-end QUIT
     assert admin_get(hop.admin, b"/nope").startswith(b"HTTP/1.0 404")
+    # Paths match whole, not by prefix.
+    assert admin_get(hop.admin, b"/healthzz").startswith(b"HTTP/1.0 404")
+    assert admin_get(hop.admin, b"/healthz?probe=1").startswith(b"HTTP/1.0 200")
+
+
+def test_admin_request_with_nul_gets_400(hop):
+    # Without the check the NUL hid the request end from the parser and the
+    # connection was only closed by the 5 s timeout, with no answer at all.
+    s = socket.create_connection(("127.0.0.1", hop.admin))
+    s.sendall(b"GET /healthz\x00 HTTP/1.0\r\n\r\n")
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    assert out.startswith(b"HTTP/1.0 400"), out
 
 
 def test_config_check(tmp_path):
