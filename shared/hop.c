@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define HOP_AUTH_DELAY_MS 250 /* first failed AUTH; doubles per failure, up to 8 s */
+#define HOP_RESOLVE_AGE_MS 2000 /* a destination name is looked up again after this */
 
 struct hop {
     uv_loop_t *loop;
@@ -27,6 +28,15 @@ struct hop {
     struct smtp_listener l;
     struct smtp_cli_config cli;
     struct tls_config *cli_tls;
+    /* The next hop's address. A name is looked up on the threadpool, never
+     * on the loop, and again when the answer is older than
+     * HOP_RESOLVE_AGE_MS, so a restarted next hop with a new address is
+     * found; sessions use the last good answer meanwhile. */
+    struct conf_addr dest;
+    struct sockaddr_storage dest_addr;
+    int dest_known, dest_literal, resolving;
+    uint64_t resolved_ms;
+    uv_getaddrinfo_t gai;
 };
 
 struct hop_sess {
@@ -79,21 +89,52 @@ static void hop_up_closed_cb(void *arg)
     hs->up_txn = 0;
 }
 
+static void hop_resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct hop *h = req->data;
+    h->resolving = 0;
+    if (status == 0 && res) {
+        memcpy(&h->dest_addr, res->ai_addr, res->ai_addrlen);
+        h->dest_known = 1;
+        h->resolved_ms = uv_now(h->loop);
+    } else if (status != UV_ECANCELED) {
+        /* The last good address, if any, stays in use. */
+        log_warn("hop.resolve.failed", "destination=%s err=\"%s\"%s", h->conf->destination, uv_strerror(status),
+                 h->dest_known ? " note=\"using the previous address\"" : "");
+    }
+    if (res)
+        uv_freeaddrinfo(res);
+}
+
+static void hop_resolve(struct hop *h)
+{
+    if (h->dest_literal || h->resolving || daemon_stopping())
+        return;
+    if (h->dest_known && uv_now(h->loop) - h->resolved_ms < HOP_RESOLVE_AGE_MS)
+        return;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    char port[8];
+    snprintf(port, sizeof port, "%u", h->dest.port);
+    h->gai.data = h;
+    if (uv_getaddrinfo(h->loop, &h->gai, hop_resolved_cb, h->dest.host, port, &hints) == 0)
+        h->resolving = 1;
+}
+
 static int hop_up_ensure(struct hop_sess *hs)
 {
+    struct hop *h = hs->hop;
     if (hs->up && !smtp_cli_dead(hs->up))
         return 0;
     if (hs->up) {
         smtp_cli_forget(hs->up, hs);
         hs->up = NULL;
     }
-    struct sockaddr_storage ss;
-    /* Resolved per session so a restarted next hop with a new address is found. */
-    if (net_resolve(hs->hop->conf->destination, 25, &ss) < 0) {
-        log_warn("hop.resolve.failed", "id=%s destination=%s", hs->s->id, hs->hop->conf->destination);
+    hop_resolve(h);
+    if (!h->dest_known) {
+        log_warn("hop.resolve.pending", "id=%s destination=%s", hs->s->id, h->conf->destination);
         return -1;
     }
-    hs->up = smtp_cli_open(hs->hop->loop, (struct sockaddr *)&ss, &hs->hop->cli, hop_up_closed_cb, hs);
+    hs->up = smtp_cli_open(h->loop, (struct sockaddr *)&h->dest_addr, &h->cli, hop_up_closed_cb, hs);
     hs->up_txn = 0;
     return hs->up ? 0 : -1;
 }
@@ -378,6 +419,8 @@ static void hop_shutdown_hook(void *arg)
     if (h->cli_tls)
         tls_config_unref(h->cli_tls);
     h->cli_tls = NULL;
+    if (h->resolving)
+        uv_cancel((uv_req_t *)&h->gai); /* not started yet: its callback gets UV_ECANCELED */
 }
 
 int hop_validate(const struct hop_conf *c)
@@ -432,8 +475,20 @@ int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, co
     h->arg = arg;
     if (hop_validate(c) < 0)
         return -1;
-    struct conf_addr a;
-    conf_addr_parse(c->destination, 25, &a);
+    conf_addr_parse(c->destination, 25, &h->dest);
+    /* The first lookup may block: this is start-up, before any session.
+     * A name that does not resolve yet (its container is still starting)
+     * is looked up again by the first session, which answers 451 meanwhile. */
+    struct sockaddr_in6 probe;
+    h->dest_literal = uv_ip4_addr(h->dest.host, h->dest.port, (struct sockaddr_in *)&probe) == 0 ||
+                      uv_ip6_addr(h->dest.host, h->dest.port, &probe) == 0;
+    if (net_resolve(c->destination, 25, &h->dest_addr) == 0) {
+        h->dest_known = 1;
+        h->resolved_ms = uv_now(loop);
+    } else {
+        log_warn("hop.resolve.failed", "destination=%s note=\"looked up again at the first message\"",
+                 c->destination);
+    }
     h->cli.helo = c->domain;
     h->cli.timeout_ms = (uint64_t)c->next_timeout * 1000;
     h->cli.data_timeout_ms = (uint64_t)c->next_timeout * 1000 * 5;
@@ -447,7 +502,7 @@ int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, co
             return -1;
         }
         h->cli.tls = h->cli_tls;
-        h->cli.sni = strdup(c->next_name ? c->next_name : a.host);
+        h->cli.sni = strdup(c->next_name ? c->next_name : h->dest.host);
     }
     struct smtp_listener *l = &h->l;
     l->loop = loop;
@@ -459,10 +514,6 @@ int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, co
     l->max_per_ip = (int)c->max_per_ip;
     l->srv.hostname = c->domain;
     l->srv.max_size = (size_t)c->max_size;
-    if ((c->tls_cert != NULL) != (c->tls_key != NULL)) {
-        log_error("config", "err=\"--tls-cert and --tls-key go together\"");
-        return -1;
-    }
     if (c->tls_cert) {
         l->tls = tls_server_config(c->tls_cert, c->tls_key, err, sizeof err);
         if (!l->tls) {
@@ -470,9 +521,6 @@ int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, co
             return -1;
         }
         l->srv.starttls = 1;
-    } else if (c->listen_tls.n) {
-        log_error("config", "err=\"--listen-tls needs --tls-cert and --tls-key\"");
-        return -1;
     }
     if (policy) {
         l->srv.auth = policy->auth;

@@ -278,6 +278,38 @@ def test_admin_health_and_metrics(hop, sink):
     assert admin_get(hop.admin, b"/healthz?probe=1").startswith(b"HTTP/1.0 200")
 
 
+def test_destination_by_name(tmp_path):
+    # A name is looked up at start and again, off the event loop, once the
+    # answer is older than 2 s; both paths must reach the next hop. The
+    # sink listens where glibc's first answer for localhost points (files
+    # only: /etc/hosts, no DNS traffic).
+    family, _, _, _, sa = socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)[0]
+    host = sa[0]
+    with socket.socket(family) as s:
+        s.bind((host, 0))
+        sport = s.getsockname()[1]
+    md = tmp_path / "md"
+    listen = ["--listen", "127.0.0.1:%d" % sport]  # where wait_port looks
+    if family == socket.AF_INET6:
+        listen += ["--listen", "[%s]:%d" % (host, sport)]
+    sink = Proc([os.path.join(BIN, "envoi"), "sink", *listen, "--maildir", str(md)], sport, tmp_path / "sink.log")
+    port = free_port()
+    hop = Proc([os.path.join(BIN, "spamfilter"), "--listen", "127.0.0.1:%d" % port, "--destination",
+                "localhost:%d" % sport, "--domain", "spamfilter.envoi.test"], port, tmp_path / "hop.log")
+    try:
+        for i in range(2):
+            if i:
+                time.sleep(2.2)
+            with smtplib.SMTP("127.0.0.1", port) as c:
+                c.sendmail("a@gmail.test", ["b@envoi.test"], "Subject: by name %d\r\n\r\nx\r\n" % i)
+        got = delivered(md, 2)
+        assert sorted(b"by name 0" in m for m in got) == [False, True]
+        assert "hop.resolve.failed" not in hop.text()
+    finally:
+        hop.stop()
+        sink.stop()
+
+
 def test_admin_request_with_nul_gets_400(hop):
     # Without the check the NUL hid the request end from the parser and the
     # connection was only closed by the 5 s timeout, with no answer at all.
