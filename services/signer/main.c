@@ -35,6 +35,7 @@ int main(int argc, char **argv)
     if (sg.dns_server && signer_publish(&sg) < 0)
         log_warn("dkim.publish.failed", "note=\"signing anyway; receivers cannot verify until the key is published\"");
     uv_loop_t *loop = uv_default_loop();
+    sg.loop = loop;
     daemon_init(loop, "signer");
     if (hop_start(loop, "signer", &hc, NULL, &signer_ops, &sg) < 0)
         return 2;

@@ -6,6 +6,8 @@
 #include "dkim.h"
 #include "hop.h"
 
+#include <uv.h>
+
 #define SIGNER_KEYS_MAX 4
 
 struct signer {
@@ -21,6 +23,7 @@ struct signer {
     struct dkim_key *keys[SIGNER_KEYS_MAX];
     struct dkim_signer signers[SIGNER_KEYS_MAX];
     unsigned long signed_count, unsigned_count;
+    uv_loop_t *loop;               /* for the signing jobs on the thread pool */
 };
 
 extern const struct hop_ops signer_ops;
