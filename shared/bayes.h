@@ -83,6 +83,11 @@ struct bayes_db;
 struct bayes_db *bayes_db_open(const char *path, char *err, size_t errsz);
 /* Same checks on a memory image (copied). */
 struct bayes_db *bayes_db_from_buffer(const void *buf, size_t len, char *err, size_t errsz);
+/* Databases are reference counted: open gives one reference, bayes_db_ref
+ * adds one (for a reader on another thread) and returns db, bayes_db_close
+ * drops one and frees the database with the last. Both are thread-safe and
+ * accept NULL. */
+struct bayes_db *bayes_db_ref(struct bayes_db *db);
 void bayes_db_close(struct bayes_db *db);
 /* Rewrites the checksum of a database image in memory, so that fuzzers and
  * tests reach the checks behind it. -1 if len is too short. */
@@ -109,7 +114,8 @@ struct bayes_store {
 /* Loads path. Returns 0, or -1 with err set (store->db stays NULL: verdicts
  * are "unknown" until a reload succeeds). */
 int bayes_store_open(struct bayes_store *s, const char *path, char *err, size_t errsz);
-/* Checks the file: 1 reloaded; -1 changed (or vanished) and unusable, err
+/* Checks the file: 1 reloaded (the store drops its reference to the old
+ * database: readers that took one with bayes_db_ref keep it until they close it); -1 changed (or vanished) and unusable, err
  * set, the previous database stays in use; 0 nothing new. Each bad change is
  * reported once, so calling this from a timer does not repeat the error. */
 int bayes_store_reload(struct bayes_store *s, char *err, size_t errsz);

@@ -15,6 +15,7 @@
  * the used slots while it checks the sum, so a file whose table is full
  * (where a probe could never stop) or lies about its size is refused. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,10 @@ struct db_slot {
 };
 
 struct bayes_db {
+    /* Holders: the store, and each classification running on a worker
+     * thread, so a reload never frees a table a worker still reads. Atomic
+     * because the last reference may be dropped off the loop thread. */
+    atomic_uint refs;
     const unsigned char *base;
     size_t size, mapsize;
     int mapped;
@@ -158,6 +163,7 @@ struct bayes_db *bayes_db_open(const char *path, char *err, size_t errsz)
         fail(err, errsz, "out of memory");
         return NULL;
     }
+    atomic_init(&db->refs, 1);
     db->base = m;
     db->size = got; /* a file that shrank while read fails the size check */
     db->mapsize = size;
@@ -182,6 +188,7 @@ struct bayes_db *bayes_db_from_buffer(const void *buf, size_t len, char *err, si
     }
     if (len)
         memcpy(copy, buf, len);
+    atomic_init(&db->refs, 1);
     db->base = copy;
     db->size = len;
     if (check(db, err, errsz) < 0) {
@@ -201,9 +208,19 @@ int bayes_db_fix_checksum(void *img, size_t len)
     return 0;
 }
 
+struct bayes_db *bayes_db_ref(struct bayes_db *db)
+{
+    if (db)
+        atomic_fetch_add_explicit(&db->refs, 1, memory_order_relaxed);
+    return db;
+}
+
 void bayes_db_close(struct bayes_db *db)
 {
     if (!db)
+        return;
+    /* acq_rel: every reader's lookups happen before the table is unmapped. */
+    if (atomic_fetch_sub_explicit(&db->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (db->mapped)
         munmap((void *)db->base, db->mapsize);
@@ -275,7 +292,7 @@ int bayes_store_reload(struct bayes_store *s, char *err, size_t errsz)
     struct bayes_db *db = bayes_db_open(s->path, err, errsz);
     if (!db)
         return -1;
-    bayes_db_close(s->db);
+    bayes_db_close(s->db); /* the store's reference; jobs holding their own finish with it */
     s->db = db;
     return 1;
 }

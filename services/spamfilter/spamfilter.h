@@ -12,6 +12,7 @@ struct spamfilter {
     long reload_interval;      /* seconds between checks of the database file */
     uv_timer_t reload_timer;
     struct bayes_store store;  /* store.db NULL: every verdict is "unknown" */
+    uv_loop_t *loop;           /* for the classification jobs on the thread pool */
 };
 
 extern const struct hop_ops spamfilter_ops;
