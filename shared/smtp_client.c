@@ -38,9 +38,16 @@ struct smtp_cli {
     char ext[SMTP_CLI_EXT_MAX];
     int pipelining, quitting, tls_up;
     char fail_reason[128];
+    /* Opportunistic TLS whose handshake failed: the connection is closed
+     * and opened again to the same address without STARTTLS, as RFC 3207
+     * allows and Postfix's "may" level does; nothing was sent yet. */
+    uv_loop_t *loop;
+    struct sockaddr_storage addr;
+    int no_tls, plain_retry;
 };
 
 static void smtp_cli_fail(struct smtp_cli *c, const char *why);
+static const struct conn_ops smtp_cli_conn_ops;
 
 static struct smtp_cli_item *smtp_cli_at(struct smtp_cli *c, int i)
 {
@@ -123,7 +130,7 @@ static void smtp_cli_on_reply(struct smtp_cli *c, const struct smtp_reply *r)
             const char *nl = strchr(r->text, '\n');
             snprintf(c->ext, sizeof c->ext, "%s", nl ? nl + 1 : "");
         }
-        if (!c->tls_up && c->cfg->starttls != SMTP_CLI_TLS_NONE && c->cfg->tls) {
+        if (!c->tls_up && !c->no_tls && c->cfg->starttls != SMTP_CLI_TLS_NONE && c->cfg->tls) {
             if (smtp_cli_has_ext(c, "STARTTLS")) {
                 conn_write(&c->conn, "STARTTLS\r\n", 10);
                 c->state = CLI_STARTTLS;
@@ -208,6 +215,15 @@ static void smtp_cli_fail(struct smtp_cli *c, const char *why)
 {
     if (c->state == CLI_DEAD)
         return;
+    if (c->state == CLI_HANDSHAKE && !c->quitting && c->cfg->starttls == SMTP_CLI_TLS_OPPORTUNISTIC && !c->no_tls) {
+        /* Whatever broke the handshake (an alert, EOF, a timeout). */
+        log_warn("smtp.client.tls-fallback", "peer=%s reason=\"%s\" note=\"connecting again without TLS\"",
+                 c->conn.peer, why);
+        c->no_tls = 1;
+        c->plain_retry = 1;
+        conn_close(&c->conn, 0); /* closed_op connects again */
+        return;
+    }
     if (!c->quitting)
         log_warn("smtp.client.fail", "peer=%s reason=\"%s\"", c->conn.peer, why);
     snprintf(c->fail_reason, sizeof c->fail_reason, "%s", why);
@@ -276,6 +292,21 @@ static void smtp_cli_timeout_op(struct conn *conn)
 static void smtp_cli_closed_op(struct conn *conn)
 {
     struct smtp_cli *c = conn->data;
+    if (c->plain_retry && c->state != CLI_DEAD) {
+        c->plain_retry = 0;
+        c->state = CLI_CONNECTING;
+        c->tls_up = 0;
+        c->ext[0] = '\0';
+        sbuf_consume(&c->in, c->in.len);
+        int rc = conn_connect(&c->conn, c->loop, (struct sockaddr *)&c->addr, &smtp_cli_conn_ops, c,
+                              c->cfg->timeout_ms);
+        if (rc == 0)
+            return;
+        snprintf(c->fail_reason, sizeof c->fail_reason, "%s", uv_strerror(rc));
+        c->state = CLI_DEAD;
+        conn_close(&c->conn, 0); /* back here, then freed below */
+        return;
+    }
     c->state = CLI_DEAD;
     smtp_cli_fail_all(c);
     sbuf_free(&c->in);
@@ -303,6 +334,8 @@ struct smtp_cli *smtp_cli_open(uv_loop_t *loop, const struct sockaddr *addr, con
     c->closed = closed;
     c->arg = arg;
     c->state = CLI_CONNECTING;
+    c->loop = loop;
+    memcpy(&c->addr, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     sbuf_init(&c->in, SMTP_REPLY_MAX * 2);
     int rc = conn_connect(&c->conn, loop, addr, &smtp_cli_conn_ops, c, cfg->timeout_ms);
     if (rc < 0) {

@@ -111,6 +111,48 @@ def test_next_hop_without_tls_required_gives_451(tmp_path, lab_ca):
         s.stop()
 
 
+def test_next_hop_opportunistic_falls_back_to_plaintext(tmp_path, lab_ca):
+    """A next hop (aiosmtpd) that offers STARTTLS but only speaks TLS 1.3,
+    which mbedtls 2.28 does not: the handshake really fails. Opportunistic
+    mode connects again without STARTTLS and the message goes through in
+    clear; required mode gives 451 and sends nothing."""
+    import ssl as _ssl
+
+    from aiosmtpd.controller import Controller
+
+    from conftest import Recorder
+
+    ctx = lab_ca.ssl_context()
+    ctx.minimum_version = _ssl.TLSVersion.TLSv1_3
+    rec = Recorder()
+    port = free_port()
+    ctl = Controller(rec, hostname="127.0.0.1", port=port, server_hostname="mx.example.test", decode_data=False,
+                     tls_context=ctx)
+    ctl.start()
+    try:
+        h = hop(tmp_path, port, "--next-hop-tls", "opportunistic", "--next-hop-ca", str(lab_ca.ca))
+        try:
+            with smtplib.SMTP("127.0.0.1", h.port) as c:
+                c.sendmail("a@gmail.test", ["b@envoi.test"], "Subject: fallback\r\n\r\nx\r\n")
+                c.sendmail("a@gmail.test", ["c@envoi.test"], "Subject: again\r\n\r\ny\r\n")
+        finally:
+            h.stop()
+        assert [m.rcpt_tos for m in rec.messages] == [["b@envoi.test"], ["c@envoi.test"]]
+        assert not any(m.tls for m in rec.messages)
+        assert "msg=smtp.client.tls-fallback" in h.text()
+        r = hop(tmp_path, port, "--next-hop-tls", "required", "--next-hop-ca", str(lab_ca.ca), name="req")
+        try:
+            with smtplib.SMTP("127.0.0.1", r.port) as c:
+                with pytest.raises(smtplib.SMTPSenderRefused) as e:
+                    c.sendmail("a@gmail.test", ["d@envoi.test"], "Subject: no\r\n\r\nz\r\n")
+                assert e.value.smtp_code == 451
+        finally:
+            r.stop()
+        assert len(rec.messages) == 2 and "tls-fallback" not in r.text()
+    finally:
+        ctl.stop()
+
+
 def peer_cert(port, lab_ca):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
