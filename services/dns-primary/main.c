@@ -21,6 +21,7 @@ static void primary_shutdown_cb(void *arg)
 {
     struct primary *p = arg;
     sync_stop(p);
+    notify_stop(p);
     dns_srv_stop(p->srv);
 }
 
@@ -54,7 +55,7 @@ static struct gitdb *clone_repo(const char *remote, const char *dir, const char 
 int main(int argc, char **argv)
 {
     const char *listen = NULL, *remote = NULL, *dir = NULL, *admin = NULL, *ssh_key = NULL;
-    const char *level = NULL;
+    const char *level = NULL, *notify_key = NULL;
     long poll_s = 0;
     int axfr = 0;
     struct conf_flag flags[] = {
@@ -64,7 +65,8 @@ int main(int argc, char **argv)
         {"ssh-key", CONF_STR, &ssh_key, NULL, "private key file for ssh:// remotes"},
         {"poll", CONF_INT, &poll_s, "60", "seconds between pulls of the remote (0: only on NOTIFY)"},
         {"axfr", CONF_BOOL, &axfr, "0", "allow AXFR without TSIG"},
-        {"notify", CONF_LIST, &P.notify_to, NULL, "secondary ADDR[:PORT] to NOTIFY after a change (repeatable)"},
+        {"notify", CONF_LIST, &P.notify_to, NULL, "secondary HOST[:PORT] to NOTIFY after a change (repeatable)"},
+        {"notify-key", CONF_STR, &notify_key, NULL, "NAME:ALG:SECRET signing the NOTIFYs we send"},
         {"admin", CONF_STR, &admin, NULL, "ADDR:PORT of the admin HTTP port (/healthz, /metrics)"},
         {"log-level", CONF_STR, &level, "info", "debug, info, warn or error"},
     };
@@ -74,6 +76,12 @@ int main(int argc, char **argv)
     log_init("dns-primary", log_level_parse(level) < 0 ? LOG_INFO : log_level_parse(level));
     if (!remote)
         log_fatal("config.invalid", "reason=\"--remote is required\"");
+    if (notify_key && *notify_key) {
+        char err[256];
+        if (dns_tsig_key_parse(notify_key, &P.notify_key, err, sizeof err) < 0)
+            log_fatal("config.invalid", "reason=\"--notify-key: %s\"", err);
+        P.notify_key_set = 1;
+    }
     if (check) {
         log_info("config.ok", "service=dns-primary");
         return 0;
@@ -108,6 +116,8 @@ int main(int argc, char **argv)
     if (rc < 0)
         log_fatal("listen.failed", "addr=%s error=%s", listen, uv_strerror(rc));
     sync_start(&P);
+    if ((rc = notify_start(&P)) < 0)
+        log_fatal("notify.failed", "error=%s", uv_strerror(rc));
     daemon_on_shutdown(primary_shutdown_cb, &P);
     daemon_on_reload(primary_reload_cb, &P); /* SIGHUP: pull now */
     if (admin && *admin && (rc = admin_start(P.loop, admin, primary_health_cb, &P)) < 0)
@@ -116,6 +126,8 @@ int main(int argc, char **argv)
              P.zones.n, axfr ? "open" : "tsig", poll_s);
     rc = daemon_run(P.loop);
     zones_free(&P.zones);
+    if (P.notify_key_set)
+        dns_tsig_key_clear(&P.notify_key);
     gitdb_close(P.db);
     ldns_buffer_free(P.wbuf);
     return rc == 0 ? 0 : 1;

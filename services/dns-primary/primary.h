@@ -4,7 +4,8 @@
  *   query.c   message dispatch and authoritative answers
  *   xfr.c     AXFR / IXFR (as AXFR) over TCP
  *   update.c  RFC 2136 UPDATE: apply, commit, push, retry
- *   sync.c    the git worker: pull, poll timer, NOTIFY in and out */
+ *   sync.c    the git worker: pull, poll timer
+ *   notify.c  NOTIFY in (pull now) and out (to --notify, resent until answered) */
 #ifndef ENVOI_DNS_PRIMARY_H
 #define ENVOI_DNS_PRIMARY_H
 
@@ -39,6 +40,7 @@ struct zone_set {
 };
 
 struct git_job;
+struct notify_out;
 
 struct primary {
     uv_loop_t *loop;
@@ -47,7 +49,10 @@ struct primary {
     struct zone_set zones;  /* loop thread only */
     int axfr_open;
     struct conf_list notify_to; /* secondaries to NOTIFY after a change */
+    struct dns_tsig_key notify_key; /* --notify-key: signs what we send */
+    int notify_key_set;
     uv_udp_t notify_udp;
+    struct notify_out *notify_out; /* NOTIFYs awaiting an answer */
     uv_timer_t poll;
     long poll_s;
     struct git_job *jobs, *jobs_tail; /* queued git work, run one at a time */
@@ -90,8 +95,13 @@ int sync_start(struct primary *p);
 void sync_stop(struct primary *p);
 /* Queues a pull (coalesced with one already queued). */
 void sync_pull(struct primary *p, const char *why);
-/* Sends NOTIFY for zone to every --notify address. */
-void sync_notify_secondaries(struct primary *p, const struct zone_entry *ze);
+
+/* notify.c */
+int notify_start(struct primary *p);
+void notify_stop(struct primary *p);
+/* Sends NOTIFY for zone to every --notify address, resent until answered. */
+void notify_send(struct primary *p, const struct zone_entry *ze);
+/* A NOTIFY to us: answers it and, when signed with a notify right, pulls. */
 void notify_handle(struct primary *p, struct dns_req *req, ldns_pkt *q, const struct dns_tsig_key *key);
 
 /* Git jobs (sync.c runs them; update.c defines the update kind). */

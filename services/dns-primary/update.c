@@ -145,7 +145,7 @@ static void update_done(struct git_job *job, struct primary *p)
             dns_zone_free(ze->zone);
             ze->zone = j->newzone;
             j->newzone = NULL;
-            sync_notify_secondaries(p, ze);
+            notify_send(p, ze);
         }
     }
     const char *rcs = ldns_lookup_by_id(ldns_rcodes, (int)j->rcode)->name;

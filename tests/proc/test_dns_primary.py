@@ -474,21 +474,89 @@ def test_ixfr_is_answered_with_the_whole_zone(primary):
     assert [rs.rdtype for rs in udp.answer] == [dns.rdatatype.SOA]  # "ask me over TCP"
 
 
+def wait_log(svc, text, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if text in svc.stderr_text():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_notify_sent_to_secondaries_after_an_update(tmp_path, start_service):
-    """--notify: every change (here an UPDATE) is announced to the secondary."""
+    """--notify: every change (here an UPDATE) is announced to the secondary,
+    and resent (same message) until the secondary answers (RFC 1996 3.6)."""
     url, _ = make_repo(tmp_path)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sec:
         sec.bind(("127.0.0.1", 0))
         sec.settimeout(10)
         port = free_port()
-        start_primary(start_service, url, port, "--notify", f"127.0.0.1:{sec.getsockname()[1]}")
+        svc = start_primary(start_service, url, port, "--notify", f"localhost:{sec.getsockname()[1]}")
         r = signed_update(port, lambda u: u.add("announced", 60, "A", "192.0.2.7"))
         assert r.rcode() == dns.rcode.NOERROR
-        data, _ = sec.recvfrom(4096)
-    n = dns.message.from_wire(data)
+        first, _ = sec.recvfrom(4096)
+        again, peer = sec.recvfrom(4096)  # unanswered: the same NOTIFY once more
+        assert again == first
+        n = dns.message.from_wire(again)
+        sec.sendto(dns.message.make_response(n).to_wire(), peer)
+        assert wait_log(svc, "msg=notify.answered zone=zt.test. serial=2026010102")
     assert n.opcode() == dns.opcode.NOTIFY
     assert n.question[0].name.to_text() == "zt.test." and n.question[0].rdtype == dns.rdatatype.SOA
     assert n.answer[0][0].serial == 2026010102
+    assert "try=2" in svc.stderr_text() and "try=3" not in svc.stderr_text()
+
+
+def test_sigterm_with_notifies_pending(tmp_path, start_service):
+    """Unanswered NOTIFYs (a silent secondary, a name still being looked up)
+    do not hold the exit: SIGTERM ends the primary at once, status 0, and
+    under ASan without a leak."""
+    url, _ = make_repo(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sec:
+        sec.bind(("127.0.0.1", 0))
+        sec.settimeout(10)
+        port = free_port()
+        svc = start_primary(start_service, url, port, "--notify", f"127.0.0.1:{sec.getsockname()[1]}",
+                            "--notify", f"localhost:{sec.getsockname()[1]}")
+        assert signed_update(port, lambda u: u.add("pending", 60, "A", "192.0.2.9")).rcode() == dns.rcode.NOERROR
+        sec.recvfrom(4096)
+        t0 = time.monotonic()
+        assert svc.stop() == 0
+        assert time.monotonic() - t0 < 5  # not after the retries (1+2+4+8 s)
+    assert "msg=notify.answered" not in svc.stderr_text()
+
+
+def test_notify_out_signed_with_notify_key(tmp_path, start_service):
+    """--notify-key: the NOTIFY carries a TSIG that dnspython verifies; an
+    unsigned answer does not count (it could come from anyone), a signed
+    one does."""
+    url, _ = make_repo(tmp_path)
+    name, secret = "out._notify.zt.test.", "b3V0Z29pbmctbm90aWZ5LWtleS0wMTIzNDU2Nzg5YWI="
+    ring = dns.tsigkeyring.from_text({name: secret})
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sec:
+        sec.bind(("127.0.0.1", 0))
+        sec.settimeout(10)
+        port = free_port()
+        svc = start_primary(start_service, url, port, "--notify", f"127.0.0.1:{sec.getsockname()[1]}",
+                            "--notify-key", f"{name[:-1]}:SHA256:{secret}")
+        assert signed_update(port, lambda u: u.add("signed", 60, "A", "192.0.2.8")).rcode() == dns.rcode.NOERROR
+        wire, peer = sec.recvfrom(4096)
+        n = dns.message.from_wire(wire, keyring=ring)  # raises unless the TSIG verifies
+        assert n.had_tsig and n.keyname.to_text() == name
+        # An unsigned answer (make_response would sign it: the query was signed).
+        forged = dns.message.Message(id=n.id)
+        forged.flags = dns.flags.QR | dns.flags.AA
+        forged.set_opcode(dns.opcode.NOTIFY)
+        forged.question = list(n.question)
+        sec.sendto(forged.to_wire(), peer)
+        assert wait_log(svc, "msg=notify.answer_unsigned"), svc.stderr_text()
+        wire, peer = sec.recvfrom(4096)  # still resent
+        n = dns.message.from_wire(wire, keyring=ring)
+        resp = dns.message.make_response(n)  # signed with the query's key
+        assert resp.had_tsig or resp.keyring
+        sec.sendto(resp.to_wire(), peer)
+        assert wait_log(svc, "msg=notify.answered zone=zt.test.")
+    with pytest.raises(Exception):
+        dns.message.from_wire(wire, keyring=dns.tsigkeyring.from_text({name: "d3JvbmctLXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVmMDE="}))
 
 
 def test_kdig_and_drill_agree(primary):
