@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #define VERIFIER_DNS_QUERIES_MAX 64 /* per message, all checks together */
@@ -193,30 +192,6 @@ static void verifier_work_cb(uv_work_t *w)
         dnsq_free(q);
 }
 
-/* Header fields that claim to be ours can only be forgeries when they
- * arrive from outside. */
-static int verifier_drop(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    const struct verifier *v = arg;
-    if (hdr_name_is(name, nlen, "X-Spamtacus") || hdr_name_is(name, nlen, "X-Spamtacus-Score"))
-        return 1;
-    size_t il = strlen(v->authserv_id);
-    if (hdr_name_is(name, nlen, "Authentication-Results")) {
-        while (vlen && (*value == ' ' || *value == '\t')) {
-            value++;
-            vlen--;
-        }
-        return vlen >= il && !strncasecmp(value, v->authserv_id, il) &&
-               (vlen == il || strchr("; \t\r\n", value[il]));
-    }
-    if (hdr_name_is(name, nlen, "Received-SPF")) {
-        for (size_t i = 0; i + 9 + il <= vlen; i++)
-            if (!strncasecmp(value + i, "receiver=", 9) && !strncasecmp(value + i + 9, v->authserv_id, il))
-                return 1;
-    }
-    return 0;
-}
-
 static void verifier_after_cb(uv_work_t *w, int status)
 {
     struct verifier_job *j = w->data;
@@ -229,7 +204,7 @@ static void verifier_after_cb(uv_work_t *w, int status)
         hop_transform_done(j->txn, NULL, 0, j->reject);
     } else {
         size_t outlen;
-        char *out = hdr_filter(j->msg, j->len, j->headers, verifier_drop, j->v, &outlen);
+        char *out = hdr_filter(j->msg, j->len, j->headers, verifier_strip_cb, j->v, &outlen);
         hop_transform_done(j->txn, out, outlen, NULL);
     }
     free(j->headers);

@@ -28,4 +28,9 @@ void verifier_free(struct verifier *v);
 /* RCPT policy (hop_ops.check_rcpt): NULL to accept, else the refusal. */
 const char *verifier_check_rcpt(void *arg, const struct hop_info *info, const char *rcpt);
 
+/* hdr_filter drop callback: 1 for an arriving field that claims to be ours
+ * (Authentication-Results or Received-SPF naming our authserv-id, any
+ * X-Spamtacus*), which can only be a forgery (strip.c). */
+int verifier_strip_cb(void *arg, const char *name, size_t nlen, const char *value, size_t vlen);
+
 #endif

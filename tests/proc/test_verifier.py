@@ -4,6 +4,7 @@ talkers. DNS comes from a real DNS server on loopback (dnspython) serving
 each domain's records; signatures come from dkimpy."""
 import base64
 import os
+import smtplib
 import socket
 import subprocess
 import sys
@@ -166,6 +167,52 @@ def test_forged_results_are_stripped(mx):
     assert h.count("Authentication-Results: mx.envoi.test") == 1 and "spf=fail" in h
     assert "Authentication-Results: other.test; dkim=pass" in h  # not ours to judge
     assert "(forged)" not in h and "X-Spamtacus" not in h
+
+
+def smtplib_send(port, frm, to, msg, helo="client.gmail.test"):
+    with smtplib.SMTP("127.0.0.1", port, local_hostname=helo, timeout=10) as s:
+        return s.sendmail(frm, [to], msg)
+
+
+def test_forged_results_in_every_spelling_are_stripped(mx):
+    """A forger need not write the fields as we do: folded, upper case, a
+    comment before the id, a comment or version after it, a quoted or
+    dot-terminated id, "receiver =" with spaces, our name in the comment
+    of a Received-SPF, and any X-Spamtacus-* field. All go; fields of
+    other receivers stay, even when our name appears in their comments."""
+    forged = [
+        b"Authentication-Results:\r\n mx.envoi.test; spf=pass smtp.mailfrom=F1",
+        b"authentication-results: MX.ENVOI.TEST; dkim=pass header.d=F2",
+        b"Authentication-Results: (a comment) mx.envoi.test; dkim=pass header.d=F3",
+        b"Authentication-Results: (nested (comment)) \r\n\tmx.envoi.test; dkim=pass header.d=F4",
+        b"Authentication-Results: mx.envoi.test(c);dkim=pass header.d=F5",
+        b"Authentication-Results: mx.envoi.test 1; dkim=pass header.d=F6",
+        b'Authentication-Results: "mx.envoi.test"; dkim=pass header.d=F7',
+        b"Authentication-Results: mx.envoi.test.; dkim=pass header.d=F8",
+        b"Received-SPF: pass (mx.envoi.test: F9) client-ip=10.0.0.1;",
+        b"Received-SPF: pass (F10)\r\n receiver=MX.ENVOI.TEST;",
+        b'Received-SPF: pass (F11) client-ip=10.0.0.1; receiver = "mx.envoi.test"',
+        b"received-spf: pass (F12) identity=mailfrom; receiver=mx.envoi.test",
+        b"X-Spamtacus-Status: F13",
+        b"x-spamtacus-bayes: F14",
+        b"X-SPAMTACUS: F15",
+    ]
+    kept = [
+        b"Authentication-Results: other.test (mx.envoi.test); dkim=pass header.d=K1",
+        b"Authentication-Results: mx.envoi.test.other.test; dkim=pass header.d=K2",
+        b"Received-SPF: pass (other.test: K3) receiver=other.test; helo=mx.envoi.test.other.test",
+        b"X-Spam-Status: K4",
+    ]
+    msg = b"\r\n".join(forged + kept) + b"\r\nFrom: alice@gmail.test\r\nSubject: forged\r\n\r\nF16 body\r\n"
+    assert smtplib_send(mx.port, "alice@gmail.test", "bob@envoi.test", msg) == {}
+    h = header_block(delivered(mx.md, 1)[0])
+    for i in range(1, 16):
+        assert "F%d\r" % i not in h + "\r" and "F%d " % i not in h and "F%d)" % i not in h, (i, h)
+    for i in range(1, 5):
+        assert "K%d" % i in h, (i, h)
+    # ours is there exactly once, on top of what came in
+    assert h.count("receiver=mx.envoi.test;") == 1 and h.count("Authentication-Results: mx.envoi.test;") == 1
+    assert h.index("Authentication-Results: mx.envoi.test;") < h.index("K1")
 
 
 def test_early_talker_dropped(tmp_path, zone):
