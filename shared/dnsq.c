@@ -236,6 +236,12 @@ int dnsq_query(dnsq *q, const char *name, uint16_t type, dnsq_answer *out)
         out->rcode = LDNS_RCODE_FORMERR;
         return -1;
     }
+    /* ldns marks a server that timed out as unreachable and then skips it
+     * for good; one silent name (an SPF include) would make every later
+     * question on this resolver (HELO, DKIM keys, DMARC) fail without being
+     * asked. Every question gets its own chance. */
+    for (size_t i = 0; i < ldns_resolver_nameserver_count(q->res); i++)
+        ldns_resolver_set_nameserver_rtt(q->res, i, LDNS_RESOLV_RTT_MIN);
     ldns_pkt *pkt = NULL;
     ldns_status st = ldns_resolver_send(&pkt, q->res, qn, (ldns_rr_type)type, LDNS_RR_CLASS_IN,
                                         LDNS_RD);
