@@ -260,6 +260,15 @@ dmarc_result dmarc_evaluate(dmarc_ctx *d, const dmarc_auth *a)
     d->result = pass ? DMARC_PASS : DMARC_FAIL;
     if (pass)
         return d->result;
+    /* A verdict with an aligned check still open is not a failure: refusing
+     * or quarantining it would punish the sender for our DNS trouble. */
+    int open = a && a->spf_temperror && a->spf_domain && dmarc_aligned(d->psl, d->from, a->spf_domain, d->rec.aspf);
+    for (size_t i = 0; a && !open && i < a->n_dkim_temp; i++)
+        open = dmarc_aligned(d->psl, d->from, a->dkim_temp_domains[i], d->rec.adkim);
+    if (open) {
+        d->result = DMARC_TEMPERROR;
+        return d->result;
+    }
     dmarc_policy pol = dmarc_get_policy(d);
     if (pol > DMARC_P_NONE && d->rec.pct < 100) {
         int draw = (d->rnd ? d->rnd : default_rnd)(d->rnd_arg);

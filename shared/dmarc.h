@@ -67,6 +67,13 @@ typedef struct dmarc_auth {
     const char *spf_domain;         /* ... for this domain (MAIL FROM, or HELO) */
     const char *const *dkim_domains;/* d= of every signature that verified */
     size_t n_dkim;
+    /* Checks that could not finish for now (DNS timeout): when no aligned
+     * identifier passed but one of these would have been aligned, the
+     * result is temperror, not fail, so no policy is applied to a message
+     * that may well pass later. */
+    int spf_temperror;              /* SPF for spf_domain ended in temperror */
+    const char *const *dkim_temp_domains; /* d= of every signature with result temperror */
+    size_t n_dkim_temp;
 } dmarc_auth;
 
 /* The context keeps a pointer to psl, which must outlive it. */
@@ -82,7 +89,8 @@ dmarc_status dmarc_step(dmarc_ctx *d);
 const char *dmarc_query_name(const dmarc_ctx *d);
 /* Answers the pending TXT query. Returns 0, -1 if nothing is pending. */
 int dmarc_answer(dmarc_ctx *d, int rcode, const dmarc_txt *txt, size_t n);
-/* After discovery: decides pass/fail and the disposition (§6.6.2, §6.6.4). */
+/* After discovery: decides pass/fail and the disposition (§6.6.2, §6.6.4);
+ * temperror when only an unfinished aligned check could have passed. */
 dmarc_result dmarc_evaluate(dmarc_ctx *d, const dmarc_auth *auth);
 
 dmarc_result dmarc_get_result(const dmarc_ctx *d);

@@ -115,18 +115,23 @@ static dmarc_ctx *verifier_dmarc(dnsq *q, int *budget, const struct verifier_job
         dmarc_answer(d, a.rcode == DNSQ_TIMEOUT ? DMARC_RCODE_TIMEOUT : a.rcode, t, n);
         dnsq_answer_free(&a);
     }
-    const char *dkim_domains[DKIM_VERIFY_MAX_SIGS];
-    size_t nd = 0;
-    for (int i = 0; dk && i < dkim_verify_count(dk) && nd < DKIM_VERIFY_MAX_SIGS; i++) {
+    const char *dkim_domains[DKIM_VERIFY_MAX_SIGS], *dkim_temp[DKIM_VERIFY_MAX_SIGS];
+    size_t nd = 0, nt = 0;
+    for (int i = 0; dk && i < dkim_verify_count(dk) && i < DKIM_VERIFY_MAX_SIGS; i++) {
         const struct dkim_sig_info *si = dkim_verify_info(dk, i);
         if (si->result == DKIM_PASS)
             dkim_domains[nd++] = si->d;
+        else if (si->result == DKIM_TEMPERROR)
+            dkim_temp[nt++] = si->d;
     }
     dmarc_auth auth = {
         .spf_pass = spf && spf_get_result(spf) == SPF_RES_PASS,
         .spf_domain = spf ? spf_get_domain(spf) : "",
         .dkim_domains = dkim_domains,
         .n_dkim = nd,
+        .spf_temperror = spf && spf_get_result(spf) == SPF_RES_TEMPERROR,
+        .dkim_temp_domains = dkim_temp,
+        .n_dkim_temp = nt,
     };
     dmarc_evaluate(d, &auth);
     return d;

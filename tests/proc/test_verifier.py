@@ -41,6 +41,12 @@ def zone(rsa_key):
         "mail.relaxed.test": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
         "_dmarc.relaxed.test": [{"TXT": "v=DMARC1; p=quarantine; aspf=s"}],
         "client.gmail.test": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
+        "slow.test": ["TIMEOUT"],  # never answered
+        "late.test": [{"TXT": "v=spf1 -all"}],
+        "_dmarc.late.test": [{"TXT": "v=DMARC1; p=reject"}],
+        "sel._domainkey.late.test": ["TIMEOUT"],  # the key cannot be fetched now
+        "sloppy.test": [{"TXT": "v=spf1 ip4:127.0.0.1 bogus:mechanism -all"}],
+        "_dmarc.sloppy.test": [{"TXT": "v=DMARC1; p=quarantine"}],
     }
     z = ZoneServer(data)
     yield z
@@ -102,6 +108,19 @@ def test_tampered_body_fails_dkim_but_spf_aligns(mx, rsa_key):
     assert "dmarc=pass" in h  # SPF passed for the aligned MAIL FROM domain
 
 
+def test_one_silent_name_does_not_fail_the_other_checks(mx, rsa_key):
+    """The MAIL FROM domain's DNS never answers: SPF is temperror, but the
+    HELO check, the DKIM key and the DMARC record are still looked up (one
+    timeout must not make the resolver give up on the server for the rest of
+    the message), so DKIM passes and carries DMARC, and the message flows."""
+    r = swaks(mx.port, "bounce@slow.test", "bob@envoi.test", signed(rsa_key))
+    assert r.returncode == 0, r.stdout
+    h = header_block(delivered(mx.md, 1)[0])
+    assert "Received-SPF: temperror" in h and "spf=temperror smtp.mailfrom=bounce@slow.test" in h
+    assert "spf=pass smtp.helo=client.gmail.test" in h
+    assert "dkim=pass" in h and "dmarc=pass" in h, h
+
+
 def test_spoofed_from_fails_dmarc_recorded(mx):
     msg = b"From: ceo@spoof.test\r\nTo: bob@envoi.test\r\nSubject: wire money\r\n\r\nnow\r\n"
     assert swaks(mx.port, "ceo@spoof.test", "bob@envoi.test", msg).returncode == 0
@@ -121,6 +140,37 @@ def test_spoofed_from_rejected_with_dmarc_reject(tmp_path, zone):
     finally:
         v.stop()
         sink.stop()
+
+
+def test_dkim_key_timeout_is_temperror_not_a_dmarc_reject(tmp_path, zone, rsa_key):
+    """SPF fails, the aligned signature's key does not answer: DMARC cannot
+    fail a message that may pass once DNS answers, so --dmarc-reject does not
+    refuse it (550 is final) and the result says temperror."""
+    sink, v = start(tmp_path, zone, "--dmarc-reject", "--dns-timeout", "300")
+    try:
+        msg = (b"From: ceo@late.test\r\nTo: bob@envoi.test\r\nSubject: s\r\n\r\nbody\r\n")
+        msg = dkim.sign(msg, b"sel", b"late.test", rsa_key[0], include_headers=[b"from", b"subject"]) + msg
+        r = swaks(v.port, "ceo@late.test", "bob@envoi.test", msg)
+        assert r.returncode == 0, r.stdout
+        h = header_block(delivered(tmp_path / "md", 1)[0])
+        assert "spf=fail smtp.mailfrom=ceo@late.test" in h and "dkim=temperror" in h
+        assert "dmarc=temperror header.from=late.test" in h
+        # the same domain without a signature still fails and is refused
+        msg = b"From: ceo@late.test\r\nSubject: s\r\n\r\nbody\r\n"
+        assert b"550 5.7.1" in swaks(v.port, "ceo@late.test", "bob@envoi.test", msg).stdout
+    finally:
+        v.stop()
+        sink.stop()
+
+
+def test_spf_permerror_still_flows(mx):
+    """A syntax error in the sender's SPF record degrades the verdict
+    (permerror, recorded with the problem); the message is delivered."""
+    msg = b"From: a@sloppy.test\r\nSubject: s\r\n\r\nx\r\n"
+    assert smtplib_send(mx.port, "a@sloppy.test", "bob@envoi.test", msg) == {}
+    h = header_block(delivered(mx.md, 1)[0])
+    assert "Received-SPF: permerror" in h and 'problem="syntax error: unknown mechanism"' in h
+    assert "spf=permerror smtp.mailfrom=a@sloppy.test" in h and "dmarc=fail" in h
 
 
 def test_strict_spf_alignment_quarantine(mx):

@@ -257,6 +257,24 @@ static void test_unaligned_reject_and_subdomain(void **st)
     dmarc_auth f = {.spf_pass = 0, .spf_domain = "example.test"};
     discover(d, "example.test", zone);
     assert_int_equal(dmarc_evaluate(d, &f), DMARC_FAIL);
+    /* an aligned check that could not finish makes it temperror, with no
+     * disposition; an unaligned one changes nothing */
+    const char *tk[] = {"mail.example.test"}, *ot[] = {"other.test"};
+    dmarc_auth t1 = {.spf_domain = "evil.test", .dkim_temp_domains = tk, .n_dkim_temp = 1};
+    assert_int_equal(dmarc_evaluate(d, &t1), DMARC_TEMPERROR);
+    assert_int_equal(dmarc_get_disposition(d), DMARC_P_NONE);
+    dmarc_format_authres(d, buf, sizeof buf);
+    assert_string_equal(buf, "dmarc=temperror header.from=example.test");
+    discover(d, "example.test", zone);
+    dmarc_auth t2 = {.spf_temperror = 1, .spf_domain = "bounce.example.test"};
+    assert_int_equal(dmarc_evaluate(d, &t2), DMARC_TEMPERROR);
+    discover(d, "example.test", zone);
+    dmarc_auth t3 = {.spf_temperror = 1, .spf_domain = "evil.test", .dkim_temp_domains = ot, .n_dkim_temp = 1};
+    assert_int_equal(dmarc_evaluate(d, &t3), DMARC_FAIL);
+    assert_int_equal(dmarc_get_disposition(d), DMARC_P_REJECT);
+    discover(d, "example.test", zone);
+    dmarc_auth t4 = {.spf_pass = 1, .spf_domain = "example.test", .dkim_temp_domains = tk, .n_dkim_temp = 1};
+    assert_int_equal(dmarc_evaluate(d, &t4), DMARC_PASS);
     dmarc_free(d);
 }
 
