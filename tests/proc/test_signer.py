@@ -7,6 +7,7 @@ import subprocess
 import dkim
 import pytest
 
+from pool_load import Events, Upstream, big_text, load, position
 from test_hop import BIN, Proc, delivered, free_port
 
 
@@ -117,3 +118,50 @@ def test_config_errors(tmp_path, keys):
     r = subprocess.run([sg, "-n", "--destination", "x:25", "--selector", "s", "--private-key", str(keys[0])],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# ---- the loop stays free while workers sign ----
+
+def test_loop_answers_while_big_messages_are_signed(tmp_path, keys, monkeypatch):
+    """Four 16 MB messages from our domain at once (hashing them is the
+    work), then /healthz and a small message on another session: both are
+    answered before the last big signature is finished (the signer sends
+    DATA upstream only after signing, and aiosmtpd notes its arrival in the
+    same ordered event list). Every message arrives once, and dkimpy
+    verifies both signatures of each: workers share one RSA context per key."""
+    rsa, ed, records = keys
+    events = Events()
+    up = Upstream(events)
+    port, admin = free_port(), free_port()
+    monkeypatch.setenv("UV_THREADPOOL_SIZE", "8")  # more workers than big messages: the small one never queues
+    signer = Proc([os.path.join(BIN, "signer"), "--listen", "127.0.0.1:%d" % port, "--destination",
+                   "127.0.0.1:%d" % up.port, "--domain", "envoi.test", "--admin", "127.0.0.1:%d" % admin,
+                   "--selector", "rsa1", "--private-key", str(rsa), "--selector", "ed1", "--private-key", str(ed)],
+                  port, tmp_path / "signer.log")
+    try:
+        bigs = {"big%d@outlook.test" % i: b"From: alice@envoi.test\r\nTo: bob@outlook.test\r\nSubject: big %d\r\n\r\n"
+                % i + big_text(16 << 20, i) for i in range(4)}
+        small = ("small@outlook.test", b"From: alice@envoi.test\r\nTo: bob@outlook.test\r\nSubject: small\r\n\r\nhi\r\n")
+        errors = load(port, admin, events, "alice@envoi.test", bigs, small)
+        assert errors == []
+        seq = events.list()
+        assert sorted((e[1], e[2]) for e in seq if e[0] == "big-reply") == [(r, 250) for r in sorted(bigs)], events
+        # /healthz was answered while a big message was still being signed,
+        # the small one accepted while a big one still waited for its reply.
+        assert seq[position(seq, "healthz")][1].startswith("HTTP/1.0 200"), events
+        assert position(seq, "healthz") < max(position(seq, "upstream-data", r) for r in bigs), events
+        assert position(seq, "small-reply", {}) < max(position(seq, "big-reply", r) for r in bigs), events
+        assert sorted(up.stored) == sorted(list(bigs) + [small[0]])
+        for rcpt, got in up.stored.items():
+            assert len(got) == 1, rcpt
+            msg = got[0]
+            original = bigs.get(rcpt, small[1])
+            assert msg.endswith(original)
+            assert msg.count(b"DKIM-Signature:") == 2
+            d = dkim.DKIM(msg)
+            assert d.verify(idx=0, dnsfunc=dnsfunc_for(records)), "rsa signature failed: " + rcpt
+            assert d.verify(idx=1, dnsfunc=dnsfunc_for(records)), "ed25519 signature failed: " + rcpt
+        assert signer.text().count("msg=dkim.signed") == 5
+    finally:
+        signer.stop()
+        up.stop()

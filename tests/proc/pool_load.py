@@ -1,0 +1,154 @@
+"""Load for the hops whose transform runs on libuv's thread pool (signer,
+spamfilter): does the event loop keep answering while big messages are
+being worked on?
+
+Nothing here measures time. The next hop is aiosmtpd, which notes in one
+ordered event list when each message's DATA command reaches it: a hop sends
+DATA upstream only after its transform finished, so that event marks the end
+of the CPU work. The clients add their own events (/healthz answered, small
+message accepted) to the same list, and the tests compare positions."""
+import re
+import smtplib
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+from test_hop import admin_get, free_port
+
+LOAD_DATA_LIMIT = 256 * 1024 * 1024  # what our next hop takes; the hops' own --max-size is lower
+
+
+class Events:
+    """One ordered list of what happened, appended to from several threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seq = []
+        self.clock = []  # for failure messages only: no assertion looks at it
+
+    def add(self, *what):
+        with self.lock:
+            self.seq.append(what)
+            self.clock.append(time.monotonic())
+
+    def list(self):
+        with self.lock:
+            return list(self.seq)
+
+    def __repr__(self):
+        with self.lock:
+            t0 = self.clock[0] if self.clock else 0
+            return "\n".join("%+.3fs %r" % (t - t0, e) for e, t in zip(self.seq, self.clock))
+
+
+class _NotingSMTP(SMTP):
+    line_length_limit = 1 << 20  # corpus mail has lines past RFC 5321's 1000; the hops pass them on
+
+    async def smtp_DATA(self, arg):
+        if self.envelope.rcpt_tos:
+            self.event_handler.events.add("upstream-data", *self.envelope.rcpt_tos)
+        await super().smtp_DATA(arg)
+
+
+class _NotingController(Controller):
+    def factory(self):
+        return _NotingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class Upstream:
+    """aiosmtpd as the next hop; stored maps each recipient to the list of
+    message contents received for it (exactly one is expected)."""
+
+    def __init__(self, events):
+        self.events = events
+        self.stored = {}
+        self.lock = threading.Lock()
+        self.port = free_port()
+        self.ctl = _NotingController(self, hostname="127.0.0.1", port=self.port, data_size_limit=LOAD_DATA_LIMIT)
+        self.ctl.start()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            for r in envelope.rcpt_tos:
+                self.stored.setdefault(r, []).append(bytes(envelope.content))
+        return "250 2.0.0 Ok: stored by aiosmtpd"
+
+    def stop(self):
+        self.ctl.stop()
+
+
+def _big_transaction(port, sender, rcpt, msg, sent, go, events, errors):
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=300) as c:
+            c.ehlo("load.envoi.test")
+            assert c.mail(sender)[0] == 250
+            assert c.rcpt(rcpt)[0] == 250
+            code, text = c.docmd("DATA")
+            assert code == 354, text
+            c.send(re.sub(rb"(?m)^\.", b"..", msg))
+            sent.set()
+            # The final dots go together, so the transforms all start at
+            # about the same moment instead of one by one as data arrives.
+            go.wait(300)
+            c.send(b".\r\n")
+            code, text = c.getreply()
+            events.add("big-reply", rcpt, code)
+    except Exception as e:  # noqa: BLE001
+        errors.append("%s: %r" % (rcpt, e))
+        sent.set()
+
+
+def load(port, admin, events, sender, bigs, small):
+    """Sends every message of bigs ({rcpt: bytes}) at once on its own
+    connection, all but the final dots; then the dots, then asks /healthz
+    and sends small ((rcpt, bytes)) on another connection. Returns the client errors; the
+    events list gets "healthz", "small-reply" and one "big-reply" per big."""
+    errors = []
+    sent = {r: threading.Event() for r in bigs}
+    go = threading.Event()
+    threads = [threading.Thread(target=_big_transaction, args=(port, sender, r, m, sent[r], go, events, errors))
+               for r, m in bigs.items()]
+    for t in threads:
+        t.start()
+    for e in sent.values():
+        e.wait(300)
+    go.set()
+    reply = admin_get(admin, b"/healthz")
+    events.add("healthz", reply.split(b"\r\n")[0].decode())
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=300) as c:
+            refused = c.sendmail(sender, [small[0]], small[1])
+            events.add("small-reply", refused)
+    except Exception as e:  # noqa: BLE001
+        errors.append("small: %r" % e)
+    for t in threads:
+        t.join(300)
+    return errors
+
+
+def position(seq, *what):
+    """Index of the first event starting with what."""
+    for i, e in enumerate(seq):
+        if e[:len(what)] == what:
+            return i
+    raise AssertionError("no event %r in %r" % (what, seq))
+
+
+def big_text(size, seed):
+    """About size bytes of CRLF text lines made of varied words, no line
+    starting with a dot: deterministic for a given seed (no hash())."""
+    words = []
+    x = seed * 2654435761 + 1
+    for _ in range(4096):
+        x = (x * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        n = 3 + (x >> 60) % 8
+        words.append(bytes(97 + (x >> (5 * k)) % 26 for k in range(n)))
+    lines, total, i = [], 0, 0
+    while total < size:
+        line = b" ".join(words[(i * 7 + k * 13) % len(words)] for k in range(14))
+        lines.append(line)
+        total += len(line) + 2
+        i += 1
+    return b"\r\n".join(lines) + b"\r\n"
