@@ -305,12 +305,13 @@ static ldns_rr_list *negative(struct task *t, const ldns_rr *soa, const ldns_rdf
     if (min < ldns_rr_ttl(c))
         ldns_rr_set_ttl(c, min); /* RFC 2308 section 5 */
     ldns_rr_list_push_rr(l, c);
-    /* With DNSSEC on, the proof goes along: NSECs and the RRSIGs over them
-     * and over the SOA (in bailiwick only). */
+    /* With DNSSEC on, the proof goes along: NSEC or NSEC3 records and the
+     * RRSIGs over them and over the SOA (in bailiwick only). */
     for (size_t i = 0; t->r->anchors && i < ldns_rr_list_rr_count(auth); i++) {
         const ldns_rr *rr = ldns_rr_list_rr(auth, i);
         ldns_rr_type rt = ldns_rr_get_type(rr);
-        if ((rt == LDNS_RR_TYPE_NSEC || rt == LDNS_RR_TYPE_RRSIG) && ldns_rr_rd_count(rr) > 0 &&
+        if ((rt == LDNS_RR_TYPE_NSEC || rt == LDNS_RR_TYPE_NSEC3 || rt == LDNS_RR_TYPE_RRSIG) &&
+            ldns_rr_rd_count(rr) > 0 &&
             at_or_below(ldns_rr_owner(rr), t->zone))
             ldns_rr_list_push_rr(l, ldns_rr_clone(rr));
     }

@@ -5,15 +5,18 @@
  * DNSKEY set, and that set is secure: self-signed by a key that matches a
  * trust anchor, or by a key that matches a DS RRset which is itself secure
  * in the parent zone, up to an anchor. Results per zone are cached for the
- * keys' TTL (at most VKEYS_TTL_MAX). What this does not do yet: NSEC/NSEC3
- * denial proofs, so a zone without DS, or an answer without RRSIG, counts as
- * insecure (no AD) rather than bogus, and negative answers never get AD. */
+ * keys' TTL (at most VKEYS_TTL_MAX). Denials (NXDOMAIN, NODATA, and "no DS
+ * here" for an unsigned delegation) are proven with signed NSEC or NSEC3
+ * records (RFC 4035 5.4, RFC 5155 8). Not done: an answer without any
+ * RRSIG counts as insecure (no AD) without proving that its zone is
+ * unsigned, so stripped signatures lose the AD bit rather than fail. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "metrics.h"
+#include "nsec3.h"
 #include "resolver.h"
 
 #define VAL_DEPTH_MAX 12    /* zones walked up from the signer to the anchor */
@@ -106,36 +109,50 @@ static uint32_t min_ttl(const ldns_rr_list *l)
     return t;
 }
 
-/* 1 when the NSECs in auth, each signed with keys, deny name/type
- * (RFC 4035 5.4: the name does not exist, or has no such type). */
-static int denial_ok(const ldns_rr_list *auth, const ldns_rdf *name, ldns_rr_type type,
-                     const ldns_rr_list *keys)
+/* Puts the records of type t in auth into out and the RRSIGs over them into
+ * sigs; 0 when one of them is not signed with keys. */
+static int collect_signed(const ldns_rr_list *auth, ldns_rr_type t, const ldns_rr_list *keys, ldns_rr_list *out,
+                          ldns_rr_list *sigs)
 {
-    ldns_rr_list *nsecs = ldns_rr_list_new(), *sigs = ldns_rr_list_new();
     int ok = 1;
     for (size_t i = 0; auth && i < ldns_rr_list_rr_count(auth); i++) {
         ldns_rr *rr = ldns_rr_list_rr(auth, i);
-        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_NSEC) {
-            ldns_rr_list_push_rr(nsecs, rr);
-            if (!verify_set(auth, ldns_rr_owner(rr), LDNS_RR_TYPE_NSEC, keys))
-                ok = 0; /* every NSEC used must be signed */
-        } else if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG && sig_covers(rr) == LDNS_RR_TYPE_NSEC) {
+        if (ldns_rr_get_type(rr) == t) {
+            ldns_rr_list_push_rr(out, rr);
+            if (!verify_set(auth, ldns_rr_owner(rr), t, keys))
+                ok = 0; /* every record used must be signed */
+        } else if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG && sig_covers(rr) == t) {
             ldns_rr_list_push_rr(sigs, rr);
         }
     }
-    if (ok && ldns_rr_list_rr_count(nsecs) > 0) {
+    return ok;
+}
+
+/* Whether the NSEC or NSEC3 records in auth, each signed with keys, deny
+ * name/type (RFC 4035 5.4, RFC 5155 8): the name does not exist (rc
+ * NXDOMAIN), or has no such type (NOERROR). */
+static enum denial denial_check(const ldns_rr_list *auth, const ldns_rdf *name, ldns_rr_type type,
+                                ldns_pkt_rcode rc, const ldns_rr_list *keys)
+{
+    ldns_rr_list *nsecs = ldns_rr_list_new(), *sigs = ldns_rr_list_new();
+    enum denial d = DENIAL_NONE;
+    if (collect_signed(auth, LDNS_RR_TYPE_NSEC, keys, nsecs, sigs) && ldns_rr_list_rr_count(nsecs) > 0) {
         ldns_rr *q = ldns_rr_new();
         ldns_rr_set_owner(q, ldns_rdf_clone(name));
         ldns_rr_set_type(q, type);
         ldns_rr_set_class(q, LDNS_RR_CLASS_IN);
-        ok = ldns_dnssec_verify_denial(q, nsecs, sigs) == LDNS_STATUS_OK;
+        d = ldns_dnssec_verify_denial(q, nsecs, sigs) == LDNS_STATUS_OK ? DENIAL_PROVEN : DENIAL_NONE;
         ldns_rr_free(q);
-    } else {
-        ok = 0;
+    } else if (ldns_rr_list_rr_count(nsecs) == 0) {
+        ldns_rr_list *nsec3s = ldns_rr_list_new(), *sigs3 = ldns_rr_list_new();
+        if (collect_signed(auth, LDNS_RR_TYPE_NSEC3, keys, nsec3s, sigs3) && ldns_rr_list_rr_count(nsec3s) > 0)
+            d = nsec3_denial(nsec3s, name, type, rc);
+        ldns_rr_list_free(nsec3s);
+        ldns_rr_list_free(sigs3);
     }
     ldns_rr_list_free(nsecs);
     ldns_rr_list_free(sigs);
-    return ok;
+    return d;
 }
 
 static const ldns_rr *find_soa(const ldns_rr_list *auth)
@@ -190,8 +207,9 @@ static void kjob_nods_cb(void *arg, int status, const ldns_rr_list *pkeys)
         return;
     }
     const ldns_rr *soa = find_soa(j->ds_auth);
+    /* An exact NODATA proof or an Opt-Out span: either way no DS. */
     int proven = soa && verify_set(j->ds_auth, ldns_rr_owner(soa), LDNS_RR_TYPE_SOA, pkeys) &&
-                 denial_ok(j->ds_auth, j->zone, LDNS_RR_TYPE_DS, pkeys);
+                 denial_check(j->ds_auth, j->zone, LDNS_RR_TYPE_DS, LDNS_RCODE_NOERROR, pkeys) != DENIAL_NONE;
     kjob_finish(j, proven ? VAL_INSECURE : VAL_BOGUS);
 }
 
@@ -419,6 +437,7 @@ struct rjob {
     ldns_rdf *name; /* where the denial applies (end of the CNAME chain) */
     ldns_rr_type type;
     const ldns_rr_list *an, *ns; /* borrowed */
+    ldns_pkt_rcode rc;
     int negative;
     val_done_cb cb;
     void *arg;
@@ -436,9 +455,10 @@ static void rjob_neg_keys_cb(void *arg, int status, const ldns_rr_list *keys)
     struct rjob *j = arg;
     if (status == VAL_SECURE) {
         const ldns_rr *soa = find_soa(j->ns);
-        if (!verify_set(j->ns, ldns_rr_owner(soa), LDNS_RR_TYPE_SOA, keys) ||
-            !denial_ok(j->ns, j->name, j->type, keys))
-            status = VAL_BOGUS;
+        enum denial d = verify_set(j->ns, ldns_rr_owner(soa), LDNS_RR_TYPE_SOA, keys)
+                            ? denial_check(j->ns, j->name, j->type, j->rc, keys)
+                            : DENIAL_NONE;
+        status = d == DENIAL_PROVEN ? VAL_SECURE : d == DENIAL_INSECURE ? VAL_INSECURE : VAL_BOGUS;
     }
     metrics_inc("dns_resolver_dnssec_total", status == VAL_SECURE  ? "result=\"secure\""
                                              : status == VAL_BOGUS ? "result=\"bogus\""
@@ -481,6 +501,7 @@ void validate_response(struct resolver *r, const ldns_rdf *qname, ldns_rr_type q
     j->ns = ns;
     j->cb = cb;
     j->arg = arg;
+    j->rc = rc;
     j->negative = rc == LDNS_RCODE_NXDOMAIN || find_soa(ns) != NULL;
     /* The denial is about the last name of the CNAME chain. */
     const ldns_rdf *name = qname;
