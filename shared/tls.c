@@ -85,6 +85,12 @@ struct tls_config *tls_server_config(const char *cert, const char *key, char *er
         tls_strerror(rc, "private key", key, err, errlen);
         goto fail;
     }
+    /* mbedtls takes any key with any certificate and then fails every
+     * handshake; a renewal caught between its two renames looks the same. */
+    if (mbedtls_pk_check_pair(&c->cert.pk, &c->key) != 0) {
+        snprintf(err, errlen, "private key %s does not match certificate %s", key, cert);
+        goto fail;
+    }
     if ((rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key)) != 0) {
         tls_strerror(rc, "certificate/key pair", cert, err, errlen);
         goto fail;

@@ -481,6 +481,53 @@ def test_certificate_files_reloaded_when_changed(lab, tmp_path, sub_cert, lab_ca
     assert try_plain(l.p465, live.ca, "alice", PASSWORDS["alice"]) == 235
 
 
+def new_cert(d, lab_ca, name):
+    """A fresh key and certificate from the lab CA in d/name.key, d/name.crt."""
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+    (d / "ext.cnf").write_text("subjectAltName=DNS:%s,IP:127.0.0.1\n" % HOST)
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + HOST, "-keyout", name + ".key", "-out",
+        name + ".csr")
+    run("x509", "-req", "-in", name + ".csr", "-CA", str(lab_ca.dir / "lab-ca.crt"), "-CAkey",
+        str(lab_ca.dir / "lab-ca.key"), "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out",
+        name + ".crt")
+
+
+def test_certificate_and_key_must_match(tmp_path, start_service, free_port, sub_cert, lab_ca, repo):
+    """A certificate whose private key is another one's would fail every
+    handshake: refused at start; during a renewal that replaced the
+    certificate before the key, the old pair is served until the key comes."""
+    import shutil
+    d = tmp_path / "pair"
+    d.mkdir()
+    new_cert(d, lab_ca, "new")
+    svc = subprocess.run([str(BIN / "submission"), "--listen-tls", "127.0.0.1:%d" % free_port(), "--tls-cert",
+                          str(sub_cert.cert), "--tls-key", str(d / "new.key"), "--remote", repo, "--clone-dir",
+                          str(tmp_path / "clone-bad"), "--destination", "127.0.0.1:%d" % free_port(),
+                          "--domain", HOST], capture_output=True, text=True, timeout=30)
+    assert svc.returncode == 2, svc.stderr
+    assert "does not match" in svc.stderr, svc.stderr
+
+    shutil.copy(sub_cert.cert, d / "sub.crt")
+    shutil.copy(sub_cert.key, d / "sub.key")
+    sport, p465 = free_port(), free_port()
+    start_service("envoi", "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir", tmp_path / "md",
+                  ready_port=sport)
+    svc = start_service("submission", "--listen-tls", "127.0.0.1:%d" % p465, "--listen",
+                        "127.0.0.1:%d" % free_port(), "--tls-cert", d / "sub.crt", "--tls-key", d / "sub.key",
+                        "--remote", repo, "--clone-dir", tmp_path / "clone", "--domain", HOST, "--user-domain",
+                        DOMAIN, "--destination", "127.0.0.1:%d" % sport, ready_port=p465)
+    old = ssl.PEM_cert_to_DER_cert(open(sub_cert.cert).read())
+    assert peer_cert(p465, sub_cert.ca) == old
+    os.rename(d / "new.crt", d / "sub.crt")        # the certificate first...
+    assert peer_cert(p465, sub_cert.ca) == old      # ...does not go with the key we have: keep the old pair
+    assert try_plain(p465, sub_cert.ca, "alice", PASSWORDS["alice"]) == 235
+    assert "msg=tls.reload.failed" in svc.stderr_text() and "does not match" in svc.stderr_text()
+    os.rename(d / "new.key", d / "sub.key")         # ...then the key: the new pair is served
+    new = ssl.PEM_cert_to_DER_cert(open(d / "sub.crt").read())
+    assert peer_cert(p465, sub_cert.ca) == new
+    assert try_plain(p465, sub_cert.ca, "alice", PASSWORDS["alice"]) == 235
+
+
 # ---- password formats against independent implementations ----
 
 
