@@ -120,6 +120,7 @@ static const struct smtp_srv_hooks smtp_session_hooks = {
 /* ---- conn callbacks ---- */
 
 static void smtp_session_after_proxy(struct smtp_session *s);
+static int smtp_listen_count_ip(struct smtp_listener *l, const char *ip);
 
 /* Bytes before the greeting: a PROXY header we wait for, or an early talker. */
 static void smtp_session_preface(struct smtp_session *s, const char *data, size_t len)
@@ -150,9 +151,17 @@ static void smtp_session_preface(struct smtp_session *s, const char *data, size_
         return;
     }
     log_info("smtp.proxy", "id=%s balancer=%s client=%s", s->id, s->conn.peer, pi.src[0] ? pi.src : "local");
-    if (pi.src[0])
-        snprintf(s->conn.peer, sizeof s->conn.peer, "%s", pi.src);
     sbuf_free(&s->proxy_buf);
+    if (pi.src[0]) {
+        snprintf(s->conn.peer, sizeof s->conn.peer, "%s", pi.src);
+        /* The per-address limit was not applied to the balancer at accept:
+         * it applies to the client the balancer names. */
+        if (s->l->max_per_ip && smtp_listen_count_ip(s->l, s->conn.peer) > s->l->max_per_ip) {
+            s->preface = SMTP_PREFACE_NONE;
+            smtp_srv_abort(&s->srv, "421 4.7.0 Too many connections, try again later");
+            return;
+        }
+    }
     smtp_session_after_proxy(s);
 }
 
@@ -321,8 +330,11 @@ static void smtp_listen_accept_cb(uv_stream_t *server, int status)
         if ((uv_stream_t *)&l->tcp[i] == server)
             s->implicit_tls = l->implicit[i];
     log_info("smtp.connect", "id=%s client=%s tls=%d", s->id, s->conn.peer, s->implicit_tls);
+    /* A trusted balancer carries many clients: those are counted once its
+     * PROXY header names them (smtp_session_preface). */
     if ((l->max_conns && l->nconns > l->max_conns) ||
-        (l->max_per_ip && smtp_listen_count_ip(l, s->conn.peer) > l->max_per_ip)) {
+        (l->max_per_ip && !smtp_listen_proxied(l, s->conn.peer) &&
+         smtp_listen_count_ip(l, s->conn.peer) > l->max_per_ip)) {
         smtp_srv_abort(&s->srv, "421 4.7.0 Too many connections, try again later");
         return;
     }
