@@ -19,6 +19,7 @@
 #include <time.h>
 
 #define VERIFIER_DNS_QUERIES_MAX 64 /* per message, all checks together */
+#define VERIFIER_CHECKS_MAX_MS 20000 /* no new query after this (or --timeout), per message */
 
 struct verifier_job {
     uv_work_t work;
@@ -27,15 +28,19 @@ struct verifier_job {
     char *msg;
     size_t len;
     char ip[64], helo[256], from[300], id[32];
+    uint64_t deadline_ns; /* uv_hrtime() after which no query is started */
     /* results, filled by the worker */
     char *headers;
     const char *reject;
     char log_spf[16], log_dkim[16], log_dmarc[16];
 };
 
-static int verifier_dns(dnsq *q, int *budget, const char *name, int type, dnsq_answer *a)
+/* A silent resolver costs every query its full timeout; the deadline keeps
+ * a message's checks (and a shutdown waiting for them) bounded. What is not
+ * asked is a temperror, never a lost message. */
+static int verifier_dns(dnsq *q, int *budget, uint64_t deadline_ns, const char *name, int type, dnsq_answer *a)
 {
-    if (--*budget < 0) {
+    if (--*budget < 0 || uv_hrtime() > deadline_ns) {
         memset(a, 0, sizeof *a);
         a->rcode = DNSQ_TIMEOUT;
         return -1;
@@ -51,7 +56,7 @@ static spf_ctx *verifier_spf(dnsq *q, int *budget, const struct verifier_job *j,
     spf_begin(c, j->ip, sender, j->helo, j->v->authserv_id);
     while (spf_step(c) == SPF_NEED_DNS) {
         dnsq_answer a;
-        verifier_dns(q, budget, spf_query_name(c), spf_query_type(c), &a);
+        verifier_dns(q, budget, j->deadline_ns, spf_query_name(c), spf_query_type(c), &a);
         size_t n = a.n;
         spf_rdata *rr = calloc(n ? n : 1, sizeof *rr);
         if (!rr)
@@ -80,7 +85,7 @@ static struct dkim_verify *verifier_dkim(dnsq *q, int *budget, const struct veri
         if (!name)
             continue;
         dnsq_answer a;
-        verifier_dns(q, budget, name, 16, &a);
+        verifier_dns(q, budget, j->deadline_ns, name, 16, &a);
         const dnsq_rr *txt = NULL;
         for (size_t k = 0; k < a.n; k++)
             if (a.rr[k].type == 16 && !txt)
@@ -106,7 +111,7 @@ static dmarc_ctx *verifier_dmarc(dnsq *q, int *budget, const struct verifier_job
     dmarc_begin(d, from_domain);
     while (dmarc_step(d) == DMARC_NEED_DNS) {
         dnsq_answer a;
-        verifier_dns(q, budget, dmarc_query_name(d), 16, &a);
+        verifier_dns(q, budget, j->deadline_ns, dmarc_query_name(d), 16, &a);
         dmarc_txt t[16];
         size_t n = 0;
         for (size_t k = 0; k < a.n && n < 16; k++)
@@ -236,6 +241,9 @@ static void verifier_transform(void *arg, struct hop_txn *txn, const struct hop_
     snprintf(j->helo, sizeof j->helo, "%s", info->helo);
     snprintf(j->from, sizeof j->from, "%s", info->mail_from);
     snprintf(j->id, sizeof j->id, "%s", info->session_id);
+    uint64_t ms = v->check_ms > 0 && v->check_ms < VERIFIER_CHECKS_MAX_MS ? (uint64_t)v->check_ms
+                                                                          : VERIFIER_CHECKS_MAX_MS;
+    j->deadline_ns = uv_hrtime() + ms * 1000000;
     j->work.data = j;
     if (uv_queue_work(v->loop, &j->work, verifier_work_cb, verifier_after_cb) < 0) {
         free(copy);

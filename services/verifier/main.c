@@ -49,6 +49,7 @@ int main(int argc, char **argv)
     pol.proxy_protocol = proxy;
     pol.proxy_from = &proxy_from;
     pol.greet_delay_ms = greet_delay;
+    v.check_ms = hc.timeout * 1000;
     v.loop = uv_default_loop();
     daemon_init(v.loop, "verifier");
     if (hop_start(v.loop, "verifier", &hc, &pol, &verifier_ops, &v) < 0)

@@ -17,6 +17,7 @@ struct verifier {
     const char *psl_path;          /* --public-suffix-list */
     int dmarc_reject;              /* --dmarc-reject: p=reject failures get 550 */
     long dns_timeout_ms;
+    long check_ms;                 /* the hop's --timeout: later results are thrown away */
     dmarc_psl *psl;
 };
 

@@ -6,6 +6,7 @@ import base64
 import os
 import smtplib
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -309,6 +310,72 @@ def test_proxy_protocol(tmp_path, zone):
         sink.stop()
 
 
+def proxy_v2(src, dst="127.0.0.1", sport=40000, dport=25, udp=False):
+    """A PROXY protocol v2 header (HAProxy's binary form) for IPv4."""
+    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x12 if udp else 0x11]) + struct.pack("!H", len(body)) +
+            body)
+
+
+def test_connection_limit_counts_clients_behind_the_balancer(tmp_path, zone):
+    """Behind a load balancer every connection comes from the balancer: the
+    per-address limit must count the client named in the PROXY header, not
+    the balancer (which would cap the whole site at --max-per-ip sessions)."""
+    sink, v = start(tmp_path, zone, "--proxy-protocol", "--proxy-from", "127.0.0.1/32", "--max-per-ip", "2")
+    conns = []
+    try:
+        def connect(header):
+            c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+            conns.append(c)
+            c.sendall(header)
+            return c.makefile("rb").readline()
+
+        # five different clients through the one balancer: all served
+        for i in range(5):
+            assert connect(b"PROXY TCP4 192.0.2.%d 127.0.0.1 40000 25\r\n" % (i + 1)).startswith(b"220")
+        # a third session of one client is one too many, in v1 or v2
+        assert connect(proxy_v2("192.0.2.1")).startswith(b"220")
+        assert connect(b"PROXY TCP4 192.0.2.1 127.0.0.1 40001 25\r\n").startswith(b"421 4.7.0")
+        assert connect(proxy_v2("192.0.2.1")).startswith(b"421 4.7.0")
+        assert "client=192.0.2.1" in v.text()
+    finally:
+        for c in conns:
+            c.close()
+        v.stop()
+        sink.stop()
+
+
+def test_proxy_v2_and_v1_unknown_from_trusted_balancer(tmp_path, zone):
+    """A v2 header's source becomes the client (SPF checks it); a v2 LOCAL
+    command (the balancer's own health check) and v1 UNKNOWN keep the
+    balancer's address."""
+    sink, v = start(tmp_path, zone, "--proxy-protocol", "--proxy-from", "127.0.0.1/32")
+    try:
+        msg = b"From: alice@gmail.test\r\nSubject: v2\r\n\r\nx\r\n"
+        for header, client, spf in ((proxy_v2("10.77.0.25"), "10.77.0.25", "pass"),
+                                    (proxy_v2("192.0.2.77"), "192.0.2.77", "fail"),
+                                    (b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00", "127.0.0.1", "pass"),
+                                    (b"PROXY UNKNOWN\r\n", "127.0.0.1", "pass")):
+            c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+            f = c.makefile("rb")
+            c.sendall(header)
+            assert f.readline().startswith(b"220")
+            c.sendall(b"EHLO mta.gmail.test\r\nMAIL FROM:<alice@gmail.test>\r\nRCPT TO:<bob@envoi.test>\r\nDATA\r\n")
+            line = b""
+            while not line.startswith(b"354"):
+                line = f.readline()
+            c.sendall(msg + b".\r\nQUIT\r\n")
+            assert f.readline().startswith(b"250")
+            c.close()
+            h = header_block(delivered(tmp_path / "md", 1)[0])
+            assert "client-ip=%s;" % client in h and "Received-SPF: %s" % spf in h, h
+            for p in (tmp_path / "md").rglob("new/*"):
+                p.unlink()
+    finally:
+        v.stop()
+        sink.stop()
+
+
 def test_proxy_header_from_untrusted_peer_refused(tmp_path, zone):
     sink, v = start(tmp_path, zone, "--proxy-protocol", "--proxy-from", "10.0.0.0/8")
     try:
@@ -350,6 +417,13 @@ def test_slow_checks_give_451_not_a_hang(tmp_path):
         assert time.time() - t0 < 5
         assert "msg=hop.transform.timeout" in v.text()
         assert delivered(tmp_path / "md", timeout=0.3) == []
+        # The checks stop asking once the hop has given up (--timeout): the
+        # one query under way (2 tries of 3 s) ends them, not one per check.
+        end = time.time() + 20
+        while "msg=verifier.checked" not in v.text() and time.time() < end:
+            time.sleep(0.1)
+        assert time.time() - t0 < 9, v.text()
+        assert "spf=temperror" in v.text()
     finally:
         v.stop()
         sink.stop()
