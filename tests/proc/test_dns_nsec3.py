@@ -116,6 +116,18 @@ def wait_soa(addr, port, zone, timeout=15):
     raise AssertionError(f"{addr}:{port} does not serve {zone}")
 
 
+def wait_up(port, proc, what, timeout=15):
+    """Until a resolver on 127.0.0.1:port answers anything at all."""
+    end = time.time() + timeout
+    while True:
+        try:
+            dns.query.udp(dns.message.make_query("test.", "SOA"), "127.0.0.1", port=port, timeout=0.5)
+            return
+        except Exception:
+            assert time.time() < end and proc.poll() is None, f"{what} did not start"
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     if not shutil.which("nsd") or not shutil.which("unbound"):
@@ -184,14 +196,7 @@ def unbound(lab):
     p = subprocess.Popen(["unbound", "-d", "-c", str(d / "unbound.conf")], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     try:
-        end = time.time() + 15
-        while True:
-            try:
-                dns.query.udp(dns.message.make_query("test.", "SOA"), "127.0.0.1", port=port, timeout=0.5)
-                break
-            except Exception:
-                assert time.time() < end and p.poll() is None, "unbound did not start"
-                time.sleep(0.1)
+        wait_up(port, p, "unbound")
         yield port
     finally:
         p.terminate()
@@ -208,14 +213,7 @@ def resolver(lab):
                           "--trust-anchor", str(lab["anchor"])], stdout=subprocess.DEVNULL, stderr=log,
                          env={**os.environ, **LSAN_ENV})
     try:
-        end = time.time() + 15
-        while True:
-            try:
-                dns.query.udp(dns.message.make_query("test.", "SOA"), "127.0.0.1", port=port, timeout=0.5)
-                break
-            except Exception:
-                assert time.time() < end and p.poll() is None, "dns-resolver did not start"
-                time.sleep(0.1)
+        wait_up(port, p, "dns-resolver")
         yield port
     finally:
         p.terminate()

@@ -483,17 +483,24 @@ def wait_log(svc, text, timeout=10):
     return False
 
 
+def primary_notifying(tmp_path, start_service, sec, *targets_and_flags):
+    """A primary whose --notify targets are given (SEC: the port of the
+    secondary socket sec), after one signed UPDATE has changed zt.test."""
+    url, _ = make_repo(tmp_path)
+    sec.bind(("127.0.0.1", 0))
+    sec.settimeout(10)
+    port = free_port()
+    args = [a.replace("SEC", str(sec.getsockname()[1])) for a in targets_and_flags]
+    svc = start_primary(start_service, url, port, *args)
+    assert signed_update(port, lambda u: u.add("changed", 60, "A", "192.0.2.7")).rcode() == dns.rcode.NOERROR
+    return svc
+
+
 def test_notify_sent_to_secondaries_after_an_update(tmp_path, start_service):
     """--notify: every change (here an UPDATE) is announced to the secondary,
     and resent (same message) until the secondary answers (RFC 1996 3.6)."""
-    url, _ = make_repo(tmp_path)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sec:
-        sec.bind(("127.0.0.1", 0))
-        sec.settimeout(10)
-        port = free_port()
-        svc = start_primary(start_service, url, port, "--notify", f"localhost:{sec.getsockname()[1]}")
-        r = signed_update(port, lambda u: u.add("announced", 60, "A", "192.0.2.7"))
-        assert r.rcode() == dns.rcode.NOERROR
+        svc = primary_notifying(tmp_path, start_service, sec, "--notify", "localhost:SEC")
         first, _ = sec.recvfrom(4096)
         again, peer = sec.recvfrom(4096)  # unanswered: the same NOTIFY once more
         assert again == first
@@ -510,14 +517,8 @@ def test_sigterm_with_notifies_pending(tmp_path, start_service):
     """Unanswered NOTIFYs (a silent secondary, a name still being looked up)
     do not hold the exit: SIGTERM ends the primary at once, status 0, and
     under ASan without a leak."""
-    url, _ = make_repo(tmp_path)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sec:
-        sec.bind(("127.0.0.1", 0))
-        sec.settimeout(10)
-        port = free_port()
-        svc = start_primary(start_service, url, port, "--notify", f"127.0.0.1:{sec.getsockname()[1]}",
-                            "--notify", f"localhost:{sec.getsockname()[1]}")
-        assert signed_update(port, lambda u: u.add("pending", 60, "A", "192.0.2.9")).rcode() == dns.rcode.NOERROR
+        svc = primary_notifying(tmp_path, start_service, sec, "--notify", "127.0.0.1:SEC", "--notify", "localhost:SEC")
         sec.recvfrom(4096)
         t0 = time.monotonic()
         assert svc.stop() == 0
@@ -529,16 +530,11 @@ def test_notify_out_signed_with_notify_key(tmp_path, start_service):
     """--notify-key: the NOTIFY carries a TSIG that dnspython verifies; an
     unsigned answer does not count (it could come from anyone), a signed
     one does."""
-    url, _ = make_repo(tmp_path)
     name, secret = "out._notify.zt.test.", "b3V0Z29pbmctbm90aWZ5LWtleS0wMTIzNDU2Nzg5YWI="
     ring = dns.tsigkeyring.from_text({name: secret})
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sec:
-        sec.bind(("127.0.0.1", 0))
-        sec.settimeout(10)
-        port = free_port()
-        svc = start_primary(start_service, url, port, "--notify", f"127.0.0.1:{sec.getsockname()[1]}",
-                            "--notify-key", f"{name[:-1]}:SHA256:{secret}")
-        assert signed_update(port, lambda u: u.add("signed", 60, "A", "192.0.2.8")).rcode() == dns.rcode.NOERROR
+        svc = primary_notifying(tmp_path, start_service, sec, "--notify", "127.0.0.1:SEC", "--notify-key",
+                                f"{name[:-1]}:SHA256:{secret}")
         wire, peer = sec.recvfrom(4096)
         n = dns.message.from_wire(wire, keyring=ring)  # raises unless the TSIG verifies
         assert n.had_tsig and n.keyname.to_text() == name
