@@ -4,6 +4,7 @@
  * requests are in flight, so one client cannot queue unbounded work. */
 #include "dns_server.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,7 +13,10 @@
 #include "net.h"
 
 #define DNS_SRV_MMSG 8
-#define DNS_SRV_UDP_OUT_MAX 4096 /* replies batched (bigger ones go alone) */
+#define DNS_SRV_UDP_OUT_MAX 4096  /* replies batched (bigger ones go alone) */
+#define DNS_SRV_UDP_QUEUED_MAX 1024 /* replies waiting for a full socket buffer */
+#define DNS_SRV_REQ_POOL 64       /* UDP request blocks kept for reuse */
+#define DNS_SRV_REQ_SMALL 512     /* message room in a reusable block */
 
 struct tconn {
     uv_tcp_t h;
@@ -38,6 +42,10 @@ struct dns_srv {
     int udp_pending; /* UDP requests not yet done */
     int stopping;
     struct tconn *conns;
+    /* Freed UDP requests with DNS_SRV_REQ_SMALL bytes of room: a batch
+     * allocates and frees more blocks than malloc's per-size cache holds. */
+    struct dns_req *pool;
+    int npool;
     /* Room for DNS_SRV_MMSG datagrams of 64 KiB: libuv then reads a batch
      * per system call (recvmmsg). */
     uint8_t rbuf[DNS_SRV_MMSG * 65536];
@@ -65,8 +73,14 @@ struct twrite {
 
 static void srv_maybe_free(struct dns_srv *s)
 {
-    if (s->stopping && s->handles == 0 && s->nconns == 0 && s->udp_pending == 0)
+    if (s->stopping && s->handles == 0 && s->nconns == 0 && s->udp_pending == 0) {
+        while (s->pool) {
+            struct dns_req *r = s->pool;
+            s->pool = r->user;
+            free(r);
+        }
         free(s);
+    }
 }
 
 static void conn_maybe_free(struct tconn *c)
@@ -110,13 +124,21 @@ static void conn_idle_cb(uv_timer_t *t)
         uv_timer_again(&c->idle);
 }
 
-static struct dns_req *req_new(struct dns_srv *s, const uint8_t *data, size_t len)
+static struct dns_req *req_new(struct dns_srv *s, const uint8_t *data, size_t len, int pooled)
 {
-    struct dns_req *r = malloc(sizeof *r + len);
-    if (!r)
-        return NULL;
+    struct dns_req *r;
+    if (pooled && s->pool) {
+        r = s->pool;
+        s->pool = r->user;
+        s->npool--;
+    } else {
+        r = malloc(sizeof *r + (pooled ? DNS_SRV_REQ_SMALL : len));
+        if (!r)
+            return NULL;
+    }
     memset(r, 0, sizeof *r);
     r->srv = s;
+    r->pooled = pooled;
     r->wire = (uint8_t *)(r + 1);
     memcpy(r->wire, data, len);
     r->len = len;
@@ -159,7 +181,7 @@ static void conn_dispatch(struct tconn *c)
         }
         if (c->have < 2 + mlen)
             break;
-        struct dns_req *r = req_new(c->srv, c->buf + 2, mlen);
+        struct dns_req *r = req_new(c->srv, c->buf + 2, mlen, 0);
         memmove(c->buf, c->buf + 2 + mlen, c->have - 2 - mlen);
         c->have -= 2 + mlen;
         if (!r) {
@@ -224,6 +246,41 @@ static void udp_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = sizeof s->rbuf;
 }
 
+static void udp_send_cb(uv_udp_send_t *sr, int status)
+{
+    free(sr->data);
+}
+
+/* One datagram now, or queued (copied) until the socket can take it when
+ * its buffer is full; beyond DNS_SRV_UDP_QUEUED_MAX waiting replies it is
+ * dropped, as a router would, rather than queue without bound. */
+static int udp_send_one(struct dns_srv *s, const uint8_t *wire, size_t len, const struct sockaddr *to)
+{
+    uv_buf_t b = uv_buf_init((char *)wire, (unsigned)len);
+    int rc = uv_udp_try_send(&s->udp, &b, 1, to);
+    if (rc >= 0)
+        return 0;
+    if ((rc != UV_EAGAIN && rc != UV_ENOSYS && rc != UV_ENOBUFS) ||
+        uv_udp_get_send_queue_count(&s->udp) >= DNS_SRV_UDP_QUEUED_MAX)
+        return -1;
+    struct uwrite *w = malloc(sizeof *w + len);
+    if (!w)
+        return -1;
+    memcpy(w->data, wire, len);
+    w->b = uv_buf_init((char *)w->data, (unsigned)len);
+    w->s.data = w;
+    if (uv_udp_send(&w->s, &s->udp, &w->b, 1, to, udp_send_cb) < 0) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends the replies collected during a received batch in one sendmmsg.
+ * sendmmsg stops at the first message that fails: that one goes through
+ * udp_send_one (which waits for room on EAGAIN); after a full buffer all
+ * the rest do, after an error of that one message (a peer the kernel
+ * refuses) the others are tried again together. */
 static void udp_flush(struct dns_srv *s)
 {
     uv_os_fd_t fd;
@@ -231,9 +288,17 @@ static void udp_flush(struct dns_srv *s)
     if (s->nout && uv_fileno((uv_handle_t *)&s->udp, &fd) == 0) {
         while (sent < s->nout) {
             int n = sendmmsg(fd, s->out + sent, (unsigned)(s->nout - sent), MSG_DONTWAIT);
-            if (n <= 0)
-                break; /* a full socket buffer drops replies, as UDP may */
-            sent += n;
+            if (n > 0) {
+                sent += n;
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            int full = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS);
+            do {
+                udp_send_one(s, s->obuf[sent], s->iov[sent].iov_len, (const struct sockaddr *)&s->to[sent]);
+                sent++;
+            } while (full && sent < s->nout);
         }
     }
     s->nout = 0;
@@ -252,18 +317,13 @@ static void udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const s
         s->in_batch = 1;
     if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || s->stopping || (size_t)nread > DNS_SRV_UDP_MAX)
         return; /* (nread 0 with UV_UDP_MMSG_FREE ends a batch: the buffer is ours) */
-    struct dns_req *r = req_new(s, (const uint8_t *)buf->base, (size_t)nread);
+    struct dns_req *r = req_new(s, (const uint8_t *)buf->base, (size_t)nread, (size_t)nread <= DNS_SRV_REQ_SMALL);
     if (!r)
         return;
     memcpy(&r->peer, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                       : sizeof(struct sockaddr_in));
     s->udp_pending++;
     s->cb(r, s->arg);
-}
-
-static void udp_send_cb(uv_udp_send_t *sr, int status)
-{
-    free(sr->data);
 }
 
 static void tcp_write_cb(uv_write_t *w, int status)
@@ -293,23 +353,7 @@ int dns_srv_reply(struct dns_req *r, const uint8_t *wire, size_t len)
                                                                           : sizeof(struct sockaddr_in);
             return 0;
         }
-        uv_buf_t b = uv_buf_init((char *)wire, (unsigned)len);
-        int rc = uv_udp_try_send(&s->udp, &b, 1, (const struct sockaddr *)&r->peer);
-        if (rc >= 0)
-            return 0;
-        if (rc != UV_EAGAIN && rc != UV_ENOSYS)
-            return -1;
-        struct uwrite *w = malloc(sizeof *w + len);
-        if (!w)
-            return -1;
-        memcpy(w->data, wire, len);
-        w->b = uv_buf_init((char *)w->data, (unsigned)len);
-        w->s.data = w;
-        if (uv_udp_send(&w->s, &s->udp, &w->b, 1, (const struct sockaddr *)&r->peer, udp_send_cb) < 0) {
-            free(w);
-            return -1;
-        }
-        return 0;
+        return udp_send_one(s, wire, len, (const struct sockaddr *)&r->peer);
     }
     struct tconn *c = r->conn;
     if (c->closed || len > 65535)
@@ -345,7 +389,13 @@ void dns_srv_done(struct dns_req *r)
         return;
     }
     struct dns_srv *s = r->srv;
-    free(r);
+    if (r->pooled && s->npool < DNS_SRV_REQ_POOL) {
+        r->user = s->pool;
+        s->pool = r;
+        s->npool++;
+    } else {
+        free(r);
+    }
     s->udp_pending--;
     srv_maybe_free(s);
 }

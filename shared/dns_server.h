@@ -27,6 +27,7 @@ struct dns_req {
     uint8_t *wire;                 /* the message (owned by the request) */
     size_t len;
     void *conn;                    /* internal */
+    int pooled;                    /* internal */
     void *user;                    /* free for the service */
 };
 
