@@ -145,8 +145,9 @@ static size_t question_len(const uint8_t *req, size_t len)
     return p + 5 <= len ? p + 5 - 12 : 0;
 }
 
-static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answer *wa, int sections,
-                     int tc, uint8_t *out, size_t cap, struct scratch *s)
+static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answer *wa,
+                     const struct dns_wire_chain *ch, int sections, int tc, uint8_t *out, size_t cap,
+                     struct scratch *s)
 {
     struct wire w = {.buf = out, .cap = cap};
     s->used = 0;
@@ -155,6 +156,9 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answ
     for (int i = 0; i < sections; i++)
         for (size_t k = 0; sec[i] && k < ldns_rr_list_rr_count(sec[i]); k++)
             counts[i] += !(wa->skip_rrsig && ldns_rr_get_type(ldns_rr_list_rr(sec[i], k)) == LDNS_RR_TYPE_RRSIG);
+    for (size_t c = 0; ch && sections > 0 && c < ch->n; c++)
+        for (size_t k = 0; ch->sets[c] && k < ldns_rr_list_rr_count(ch->sets[c]); k++)
+            counts[0] += !(wa->skip_rrsig && ldns_rr_get_type(ldns_rr_list_rr(ch->sets[c], k)) == LDNS_RR_TYPE_RRSIG);
     uint8_t h[12];
     memcpy(h, req, 2);
     h[2] = (uint8_t)(0x80 | (req[2] & 0x79) | (wa->aa ? 0x04 : 0) | (tc ? 0x02 : 0));
@@ -181,6 +185,12 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answ
         w.ndict++;
     }
     put(&w, req + 12, qlen);
+    for (size_t c = 0; ch && sections > 0 && c < ch->n; c++)
+        for (size_t k = 0; ch->sets[c] && k < ldns_rr_list_rr_count(ch->sets[c]); k++) {
+            const ldns_rr *rr = ldns_rr_list_rr(ch->sets[c], k);
+            if (!(wa->skip_rrsig && ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG))
+                put_rr(&w, rr, s, ch->ttl_max ? ch->ttl_max[c] : 0);
+        }
     for (int i = 0; i < sections; i++)
         for (size_t k = 0; sec[i] && k < ldns_rr_list_rr_count(sec[i]); k++) {
             const ldns_rr *rr = ldns_rr_list_rr(sec[i], k);
@@ -198,6 +208,13 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answ
 size_t dns_wire_answer(const uint8_t *req, size_t reqlen, const struct dns_wire_answer *wa,
                        size_t limit, uint8_t *out, size_t cap)
 {
+    return dns_wire_answer_chain(req, reqlen, wa, NULL, limit, out, cap);
+}
+
+size_t dns_wire_answer_chain(const uint8_t *req, size_t reqlen, const struct dns_wire_answer *wa,
+                             const struct dns_wire_chain *ch, size_t limit, uint8_t *out,
+                             size_t cap)
+{
     static _Thread_local struct scratch s;
     if (reqlen < 12 || req[4] != 0 || req[5] != 1)
         return 0; /* exactly one question to echo */
@@ -206,11 +223,11 @@ size_t dns_wire_answer(const uint8_t *req, size_t reqlen, const struct dns_wire_
         return 0;
     if (limit > cap)
         limit = cap;
-    size_t n = encode(req, qlen, wa, 3, 0, out, limit, &s);
+    size_t n = encode(req, qlen, wa, ch, 3, 0, out, limit, &s);
     if (!n) /* additional data is optional... */
-        n = encode(req, qlen, wa, 2, 0, out, limit, &s);
+        n = encode(req, qlen, wa, ch, 2, 0, out, limit, &s);
     if (!n) /* ...the rest is not: TC, the client asks over TCP */
-        n = encode(req, qlen, wa, 0, 1, out, limit, &s);
+        n = encode(req, qlen, wa, ch, 0, 1, out, limit, &s);
     return n;
 }
 

@@ -39,4 +39,18 @@ int dns_wire_plain_query(const uint8_t *req, size_t len, struct dns_wire_query *
 size_t dns_wire_answer(const uint8_t *req, size_t reqlen, const struct dns_wire_answer *wa,
                        size_t limit, uint8_t *out, size_t cap);
 
+/* RRsets to write before wa->an in the answer section, each with its own
+ * TTL cap (0: none): a CNAME chain answered from a resolver's cache, whose
+ * links expire separately. */
+struct dns_wire_chain {
+    const ldns_rr_list *const *sets;
+    const uint32_t *ttl_max;
+    size_t n;
+};
+
+/* dns_wire_answer with the chain's records first in the answer section. */
+size_t dns_wire_answer_chain(const uint8_t *req, size_t reqlen, const struct dns_wire_answer *wa,
+                             const struct dns_wire_chain *chain, size_t limit, uint8_t *out,
+                             size_t cap);
+
 #endif

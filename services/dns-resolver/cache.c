@@ -162,10 +162,8 @@ const ldns_rr_list *cache_peek(struct cache *c, const ldns_rdf *name, ldns_rr_ty
     if (!e)
         return NULL;
     uint64_t now = now_ms();
-    if (e->expire_ms <= now) {
-        entry_remove(c, e);
-        return NULL;
-    }
+    if (e->expire_ms <= now)
+        return NULL; /* left for cache_get to remove: earlier peeks' lists stay valid */
     lru_unlink(c, e);
     lru_front(c, e);
     *kind = e->kind;

@@ -62,8 +62,10 @@ void cache_put(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int kin
  * *kind gets CACHE_POS/NODATA/NXDOMAIN. NXDOMAIN is stored with type 0. */
 ldns_rr_list *cache_get(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int *kind);
 size_t cache_count(const struct cache *c);
-/* The entry's records without a copy (valid until the next cache call) and
- * the seconds it has left, or NULL. For answering straight from the cache. */
+/* The entry's records without a copy and the seconds it has left, or NULL.
+ * Peeks change nothing but the LRU order, so the lists of several peeks
+ * stay valid together until the next cache_put or cache_get. For answering
+ * straight from the cache. */
 const ldns_rr_list *cache_peek(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int *kind,
                                uint32_t *left);
 

@@ -173,35 +173,57 @@ static void client_done_cb(struct task *t, void *arg, ldns_pkt_rcode rc, ldns_rr
 }
 
 /* Answers a plain question straight from the cache, without parsing into
- * an ldns packet or copying records: 1 when answered. Anything else (a
- * miss, a CNAME to follow, an unusual message) takes the general path. */
+ * an ldns packet or copying records: 1 when answered. CNAME chains are
+ * followed through the cache as resume() in iter.c does (same sections,
+ * same rcodes); anything else (a miss, a broken or too long chain, an
+ * unusual message) takes the general path. */
 static int fast_cached(struct resolver *r, struct dns_req *req)
 {
     struct dns_wire_query pq;
     if (!dns_wire_plain_query(req->wire, req->len, &pq) || pq.qtype == LDNS_RR_TYPE_ANY ||
         pq.qtype == LDNS_RR_TYPE_OPT || pq.qtype == 0)
         return 0;
-    const uint8_t *w = req->wire;
-    size_t len = req->len;
     ldns_rr_type qtype = pq.qtype;
-    int edns = pq.edns, do_bit = pq.do_bit;
     size_t limit = pq.payload < 512 ? 512 : pq.payload > RES_EDNS_SIZE ? RES_EDNS_SIZE : pq.payload;
     ldns_rdf qname = pq.qname;
+    const ldns_rr_list *chain[RES_CNAME_MAX];
+    uint32_t chain_ttl[RES_CNAME_MAX];
+    size_t nchain = 0;
+    const ldns_rr_list *an = NULL, *ns = NULL;
+    ldns_pkt_rcode rc = LDNS_RCODE_NOERROR;
     int kind;
     uint32_t left;
-    ldns_pkt_rcode rc = LDNS_RCODE_NOERROR;
-    const ldns_rr_list *l = cache_peek(r->cache, &qname, qtype, &kind, &left);
-    if (!l) {
-        l = cache_peek(r->cache, &qname, 0, &kind, &left);
-        if (!l)
+    for (;;) {
+        const ldns_rr_list *l = cache_peek(r->cache, &qname, qtype, &kind, &left);
+        if (l) {
+            if (kind == CACHE_POS)
+                an = l;
+            else
+                ns = l; /* NODATA: the SOA */
+            break;
+        }
+        if ((l = cache_peek(r->cache, &qname, 0, &kind, &left))) {
+            rc = LDNS_RCODE_NXDOMAIN;
+            ns = l;
+            break;
+        }
+        uint32_t cleft;
+        if (qtype == LDNS_RR_TYPE_CNAME || nchain == RES_CNAME_MAX ||
+            !(l = cache_peek(r->cache, &qname, LDNS_RR_TYPE_CNAME, &kind, &cleft)) ||
+            kind != CACHE_POS || ldns_rr_list_rr_count(l) == 0)
+            return 0; /* a miss, or what the general path turns into SERVFAIL */
+        const ldns_rr *cn = ldns_rr_list_rr(l, 0);
+        if (ldns_rr_rd_count(cn) < 1 || ldns_rdf_get_type(ldns_rr_rdf(cn, 0)) != LDNS_RDF_TYPE_DNAME)
             return 0;
-        rc = LDNS_RCODE_NXDOMAIN;
+        chain[nchain] = l;
+        chain_ttl[nchain++] = cleft;
+        qname = *ldns_rr_rdf(cn, 0); /* (the list stays valid: peeks free nothing) */
     }
-    int positive = rc == LDNS_RCODE_NOERROR && kind == CACHE_POS;
-    struct dns_wire_answer wa = {positive ? l : NULL, positive ? NULL : l, NULL, rc, 0, 1, edns,
-                                 do_bit, RES_EDNS_SIZE, left, 0, !do_bit};
-    size_t n = dns_wire_answer(w, len, &wa, req->tcp ? 65535 : limit, ldns_buffer_begin(r->wbuf),
-                               ldns_buffer_capacity(r->wbuf));
+    struct dns_wire_answer wa = {an, ns, NULL, rc, 0, 1, pq.edns, pq.do_bit, RES_EDNS_SIZE, left, 0,
+                                 !pq.do_bit};
+    struct dns_wire_chain ch = {chain, chain_ttl, nchain};
+    size_t n = dns_wire_answer_chain(req->wire, req->len, &wa, &ch, req->tcp ? 65535 : limit,
+                                     ldns_buffer_begin(r->wbuf), ldns_buffer_capacity(r->wbuf));
     if (!n)
         return 0;
     dns_srv_reply(req, ldns_buffer_begin(r->wbuf), n);
