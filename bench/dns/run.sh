@@ -2,19 +2,23 @@
 # DNS benchmark: dnsperf against dns-primary and NSD serving the same zone,
 # and against dns-resolver and unbound with a warm cache, in the same run,
 # each server pinned to one core (taskset) with dnsperf on the other.
-# Writes the "DNS" section of docs/BENCHMARKS.md.
+# Writes the "DNS" section of docs/BENCHMARKS.md (or of the file named by
+# BENCH_DOC, for trial runs that should not touch the document).
 #
-#   bench/dns/run.sh [SECONDS per measurement, default 10]
+#   bench/dns/run.sh [SECONDS per measurement, default 4] [ROUNDS, default 5]
 #
 # Everything listens on 127.0.0.1; the resolvers forward zt.test to our
 # primary (their cache is warmed with the whole query set first, so the
 # measurement is of cache answers).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECS=${1:-10}
+SECS=${1:-4}
+ROUNDS=${2:-5}
 W=build/bench/dns
 rm -rf "$W"; mkdir -p "$W"
-make -j2 build/bin/dns-primary build/bin/dns-resolver >/dev/null
+# ENVOI_BIN_DIR: binaries from elsewhere (e.g. an older commit to compare).
+BIN=${ENVOI_BIN_DIR:-build/bin}
+[ -n "${ENVOI_BIN_DIR:-}" ] || make -j2 build/bin/dns-primary build/bin/dns-resolver >/dev/null
 for t in dnsperf nsd unbound taskset; do
   command -v "$t" >/dev/null || { echo "bench/dns: $t missing (apt-get install dnsperf nsd unbound)"; exit 1; }
 done
@@ -52,8 +56,8 @@ ns1.zt.test A
 EOF
 
 P1=$(free_port); P2=$(free_port); P3=$(free_port); P4=$(free_port)
-taskset -c 0 build/bin/dns-primary --listen "127.0.0.1:$P1" --remote "file://$PWD/$W/zones.git" \
-  --poll 0 --log-level warn 2>"$W/primary.log" & PIDS+=($!)
+taskset -c 0 "$BIN/dns-primary" --listen "127.0.0.1:$P1" --remote "file://$PWD/$W/zones.git" \
+  --poll 0 --log-level warn 2>"$W/primary.log" & PID1=$!; PIDS+=($!)
 mkdir -p "$W/nsd"
 cp tests/proc/dns_data/zt.test "$W/nsd/"
 cat >"$W/nsd/nsd.conf" <<EOF
@@ -77,9 +81,9 @@ zone:
     name: "zt.test"
     zonefile: "zt.test"
 EOF
-taskset -c 0 nsd -d -c "$W/nsd/nsd.conf" 2>"$W/nsd.log" & PIDS+=($!)
-taskset -c 0 build/bin/dns-resolver --listen "127.0.0.1:$P3" --forward "zt.test=127.0.0.1@$P1" \
-  --log-level warn 2>"$W/resolver.log" & PIDS+=($!)
+taskset -c 0 nsd -d -c "$W/nsd/nsd.conf" 2>"$W/nsd.log" & PID2=$!; PIDS+=($!)
+taskset -c 0 "$BIN/dns-resolver" --listen "127.0.0.1:$P3" --forward "zt.test=127.0.0.1@$P1" \
+  --log-level warn 2>"$W/resolver.log" & PID3=$!; PIDS+=($!)
 cat >"$W/unbound.conf" <<EOF
 server:
     interface: 127.0.0.1@$P4
@@ -102,27 +106,52 @@ forward-zone:
     name: "zt.test"
     forward-addr: 127.0.0.1@$P1
 EOF
-taskset -c 0 unbound -d -c "$W/unbound.conf" 2>"$W/unbound.log" & PIDS+=($!)
+taskset -c 0 unbound -d -c "$W/unbound.conf" 2>"$W/unbound.log" & PID4=$!; PIDS+=($!)
 sleep 2
 
-run() { # name port -> "qps latency_ms lost"
-  local out
-  out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$2" -d "$W/queries" -l "$SECS" -c 8 -q 200 2>&1)
-  echo "$out" >"$W/dnsperf-$1.txt"
+tree() { # a process and its descendants (NSD forks twice)
+  local c
+  echo "$1"
+  for c in $(ps -o pid= --ppid "$1"); do tree "$c"; done
+}
+ticks() { # CPU ticks (user + system) used by a process tree
+  local t=0 p s f
+  for p in $(tree "$1"); do
+    s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    read -r -a f <<<"${s##*) }" # after the command name, which may hold spaces
+    t=$((t + f[11] + f[12]))
+  done
+  echo "$t"
+}
+run() { # round name port pid -> a line of $W/results: round name qps latency_ms lost cpu_ticks
+  local out t0 t1
+  t0=$(ticks "$4")
+  out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$3" -d "$W/queries" -l "$SECS" -c 8 -q 200 2>&1)
+  t1=$(ticks "$4")
+  echo "$out" >"$W/dnsperf-$2-$1.txt"
   local qps lat lost
   qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
   lat=$(echo "$out" | awk '/Average Latency/ {print $4*1000}')
   lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
-  echo "$out" | grep "Response codes" | sed 's/^ *//' >"$W/rcodes-$1.txt"
-  echo "$qps $lat $lost"
+  echo "$out" | grep "Response codes" | sed 's/^ *//' >"$W/rcodes-$2.txt"
+  echo "$1 $2 ${qps:-0} ${lat:-0} ${lost:-0} $((t1 - t0))" >>"$W/results"
 }
 # Warm the resolvers' caches with the whole set.
 for p in $P3 $P4; do taskset -c 1 dnsperf -s 127.0.0.1 -p "$p" -d "$W/queries" -n 2 >/dev/null 2>&1; done
 
-read -r Q1 L1 X1 < <(run primary "$P1")
-read -r Q2 L2 X2 < <(run nsd "$P2")
-read -r Q3 L3 X3 < <(run resolver "$P3")
-read -r Q4 L4 X4 < <(run unbound "$P4")
+# Rounds: each server once per round, each one next to its anchor, the
+# order flipped every other round, so that load from elsewhere on the
+# machine (which comes and goes) hits both sides of a pair alike.
+: >"$W/results"
+for r in $(seq 1 "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then
+    run "$r" primary "$P1" "$PID1"; run "$r" nsd "$P2" "$PID2"
+    run "$r" resolver "$P3" "$PID3"; run "$r" unbound "$P4" "$PID4"
+  else
+    run "$r" unbound "$P4" "$PID4"; run "$r" resolver "$P3" "$PID3"
+    run "$r" nsd "$P2" "$PID2"; run "$r" primary "$P1" "$PID1"
+  fi
+done
 
 # Same answers or no comparison: each pair must return the same rcode mix.
 for pair in "primary nsd" "resolver unbound"; do
@@ -131,11 +160,16 @@ for pair in "primary nsd" "resolver unbound"; do
   if [ "$a" != "$b" ]; then echo "bench/dns: $1 and $2 answer differently: $(cat "$W/rcodes-$1.txt") / $(cat "$W/rcodes-$2.txt")"; exit 1; fi
 done
 
-/usr/bin/python3 - "$SECS" "$Q1" "$L1" "$X1" "$Q2" "$L2" "$X2" "$Q3" "$L3" "$X3" "$Q4" "$L4" "$X4" <<'PY'
-import datetime, os, re, subprocess, sys
-a = sys.argv
-secs = a[1]
-q1, l1, x1, q2, l2, x2, q3, l3, x3, q4, l4, x4 = a[2:14]
+/usr/bin/python3 - "$SECS" "$ROUNDS" "$W/results" <<'PY'
+import datetime, os, re, statistics, subprocess, sys
+secs, rounds, results = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+hz = os.sysconf("SC_CLK_TCK")
+runs = {}  # name -> {round: (qps, lat, lost, cpu_us_per_query)}
+for line in open(results):
+    r, name, qps, lat, lost, ticks = line.split()
+    qps, lat = float(qps), float(lat)
+    n = qps * float(secs)
+    runs.setdefault(name, {})[int(r)] = (qps, lat, int(lost), (int(ticks) / hz * 1e6 / n) if n else 0.0)
 cpu = "unknown"
 for line in open("/proc/cpuinfo"):
     if line.startswith("model name"):
@@ -143,34 +177,52 @@ for line in open("/proc/cpuinfo"):
         break
 def ver(cmd):
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True).stdout + subprocess.run(cmd, capture_output=True, text=True).stderr
-        return out.strip().splitlines()[0]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        return (p.stdout + p.stderr).strip().splitlines()[0]
     except Exception:
         return "?"
-def ratio(x, y):
-    return f"{float(x) / float(y):.2f}x" if float(y) else "-"
+def med(name, i):
+    return statistics.median(v[i] for v in runs[name].values())
+def ratios(a, b, i):
+    return [runs[a][r][i] / runs[b][r][i] for r in runs[a] if r in runs[b] and runs[b][r][i]]
+def row(label, a, b):
+    q = ratios(a, b, 0)
+    c = ratios(a, b, 3)
+    lost = sum(v[2] for v in runs[a].values())
+    alost = sum(v[2] for v in runs[b].values())
+    return (f"| {label} | {med(a, 0):.0f} | {med(a, 1):.3f} | {med(a, 3):.2f} | {lost} | {med(b, 0):.0f} | "
+            f"{med(b, 1):.3f} | {med(b, 3):.2f} | {alost} | **{statistics.median(q):.2f}x** "
+            f"({min(q):.2f}-{max(q):.2f}) | {statistics.median(c):.2f}x |")
 section = f"""## DNS
 
-Measured by `bench/dns/run.sh` ({datetime.date.today()}, {os.cpu_count()} cores, {cpu}); dnsperf
-{secs} s per server, 8 clients, 200 queries outstanding, over UDP on 127.0.0.1. Each server runs
-pinned to core 0 (`taskset`), dnsperf on core 1: "one core" each. Query set: 15 questions over
+Measured by `bench/dns/run.sh` ({datetime.date.today()}, {os.cpu_count()} cores, {cpu}); dnsperf,
+8 clients, 200 queries outstanding, over UDP on 127.0.0.1. Each server runs pinned to core 0
+(`taskset`), dnsperf on core 1: "one core" each. Query set: 15 questions over
 tests/proc/dns_data/zt.test (exact, CNAME chains, wildcards, NXDOMAIN, NODATA, SRV).
 Anchors in the same run: NSD ({ver(["nsd", "-v"])}, `server-count: 1`, `minimal-responses: yes`,
 `rrl-ratelimit: 0`)
 for dns-primary; unbound ({ver(["unbound", "-V"])}, `num-threads: 1`, `local-zone: "test." nodefault`)
 for dns-resolver, both resolvers forwarding zt.test to our primary with the cache warmed first.
-Each pair returned the same rcode mix (checked by the script). Ratio = envoi / anchor.
+Each pair returned the same rcode mix (checked by the script).
 
-| server | qps | avg latency ms | lost | anchor qps | anchor latency ms | qps ratio | latency ratio |
-|---|---|---|---|---|---|---|---|
-| dns-primary vs NSD | {float(q1):.0f} | {float(l1):.3f} | {x1} | {float(q2):.0f} | {float(l2):.3f} | {ratio(q1, q2)} | {ratio(l1, l2)} |
-| dns-resolver vs unbound (warm) | {float(q3):.0f} | {float(l3):.3f} | {x3} | {float(q4):.0f} | {float(l4):.3f} | {ratio(q3, q4)} | {ratio(l3, l4)} |
+{rounds} rounds of {secs} s per server; in each round every server runs right next to its anchor
+(the order flips every other round), and the qps ratio (envoi / anchor) is taken per round:
+the table gives the median round and the range. qps and latency are medians over the rounds,
+lost is the sum. CPU µs/query is the CPU time (user + system) the server's processes used
+during the measurement divided by the queries answered: it shows the cost per answer even when
+dnsperf, not the server, is the limit. CPU ratio below 1 = envoi cheaper.
 
-Where we stand: the goal is at least the anchors' qps on one core. Ratios move by about
-+-15% between runs (the two cores are shared with the load generator and the kernel's
-loopback work); docs/DNS.md ("Performance") has the profile and what was done.
+| server | qps | avg latency ms | CPU µs/query | lost | anchor qps | anchor latency ms | anchor CPU µs/query | anchor lost | qps ratio (range) | CPU/query ratio |
+|---|---|---|---|---|---|---|---|---|---|---|
+{row("dns-primary vs NSD", "primary", "nsd")}
+{row("dns-resolver vs unbound (warm)", "resolver", "unbound")}
+
+Where we stand: the goal is at least the anchors' qps on one core. Single runs of the
+earlier script (one 10 s measurement each) moved by +-15% and more with the load other
+jobs put on the two shared cores, hence the rounds; docs/DNS.md ("Performance") has the
+profile and what was done.
 """
-path = "docs/BENCHMARKS.md"
+path = os.environ.get("BENCH_DOC", "docs/BENCHMARKS.md")
 doc = open(path).read() if os.path.exists(path) else "# Benchmarks\n\nEach section is written by its benchmark script; figures are from one run on the machine named.\n"
 if re.search(r"(?m)^## DNS\n", doc):
     doc = re.sub(r"(?ms)^## DNS\n.*?(?=^## |\Z)", section + "\n", doc)
