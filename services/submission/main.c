@@ -36,8 +36,9 @@ static int submission_validate(struct submission *sm, const struct hop_conf *hc)
 
 int main(int argc, char **argv)
 {
-    struct hop_conf hc = {0};
-    struct submission sm = {.hc = &hc};
+    /* Static: a pull stuck in the network at exit still points into sm. */
+    static struct hop_conf hc;
+    static struct submission sm = {.hc = &hc};
     struct conf_flag flags[] = {
         HOP_FLAGS(hc),
         {"remote", CONF_STR, &sm.remote, NULL, "configuration repository URL[#branch] holding users/*.json"},

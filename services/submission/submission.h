@@ -6,6 +6,7 @@
 #ifndef ENVOI_SUBMISSION_H
 #define ENVOI_SUBMISSION_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -60,13 +61,23 @@ struct submission {
     /* users.c: the database and its reloads */
     struct userdb *db;             /* current; replaced whole by a reload */
     int loaded;                    /* a database was read at least once */
-    struct gitdb *git;             /* used only by the worker thread */
     uv_timer_t poll_timer;
-    uv_work_t work;
-    int busy, again, stopping;
-    struct userdb *next;           /* worker -> loop */
-    int next_skipped, next_rc;
-    char head[41], next_head[41];
+    int busy, again, stopping;     /* loop side: a pull asked for and not yet answered */
+    uint64_t busy_since;
+    char head[41];
+    /* The puller thread (its own, not libuv's pool: a remote that stops
+     * answering mid-fetch must hold neither start-up nor shutdown). mu
+     * guards want/done/quit/in_pull; next_*, err and git belong to the
+     * thread while a pull runs and to the loop once done is set. */
+    pthread_t puller;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uv_async_t done_async;
+    int want, done, quit, in_pull, puller_started;
+    struct gitdb *git;
+    struct userdb *next;
+    int next_skipped;
+    char next_head[41];
     char err[512];
     /* auth.c, submit.c */
     struct throttle by_ip, by_user;
@@ -79,13 +90,16 @@ extern const struct hop_ops submission_ops;
  * refused for now (throttled, or no user database yet). */
 void submission_auth_start(void *arg, struct hop_auth *a, const char *user, const char *pass,
                            const char *client_ip);
-/* Opens the repository (blocking; before the loop), loads users, arms the
- * poll timer and SIGHUP. A repository that cannot be reached yet is retried
- * on every poll. 0, or -1 on a fatal setup error. */
+/* Starts the puller thread and waits up to USERS_START_WAIT_MS for the first
+ * load (so logins work as soon as the ports open), arms the poll timer and
+ * SIGHUP. A repository that cannot be reached yet, or does not answer in
+ * time, is waited for in the background: logins get 454 until it loads.
+ * 0, or -1 on a fatal setup error. */
 int users_init(struct submission *sm);
 /* Asks for a pull now (SIGHUP). */
 void users_reload_cb(void *arg);
-/* After the loop ended: frees the database and the repository handle. */
+/* After the loop ended: stops the puller and frees the database and the
+ * repository handle (left alone when a pull is stuck in the network). */
 void users_free(struct submission *sm);
 
 /* Adds Date and Message-ID when the header lacks them (RFC 6409 §8.3, §8.4).

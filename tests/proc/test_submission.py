@@ -449,6 +449,61 @@ def test_repository_unreachable_at_start_is_retried(tmp_path, start_service, fre
     wait_login(p465, sub_cert.ca, "frank", "frank pw", 235, 5)
 
 
+@pytest.fixture
+def silent_remote(free_port):
+    """A git:// server on loopback that accepts connections and never says a
+    word: a remote that went away mid-conversation (libgit2 1.5 has no
+    network timeout). Yields its URL."""
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield "git://127.0.0.1:%d/config.git" % srv.getsockname()[1]
+    stop.set()
+    t.join()
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_silent_remote_holds_neither_start_nor_shutdown(tmp_path, start_service, free_port, sub_cert,
+                                                        silent_remote):
+    """The first pull never ends: the ports open anyway (logins refused for
+    now with 454), the service says the pull is slow, and SIGTERM still ends
+    it at once with status 0."""
+    sport, p465 = free_port(), free_port()
+    start_service("envoi", "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir", tmp_path / "md",
+                  ready_port=sport)
+    svc = start_service("submission", "--listen-tls", "127.0.0.1:%d" % p465, "--listen", "127.0.0.1:%d" % free_port(),
+                        "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", silent_remote,
+                        "--clone-dir", tmp_path / "clone", "--poll", "1", "--domain", HOST, "--user-domain", DOMAIN,
+                        "--destination", "127.0.0.1:%d" % sport, ready_port=p465, timeout=30)
+    log = svc.stderr_text()
+    assert "msg=users.load.failed" in log and "still trying" in log, log
+    assert try_plain(p465, sub_cert.ca, "alice", PASSWORDS["alice"]) in THROTTLED
+    assert "reason=no-user-database" in svc.stderr_text()
+    end = time.time() + 10
+    while "msg=users.pull.slow" not in svc.stderr_text():
+        assert time.time() < end, svc.stderr_text()
+        time.sleep(0.1)
+    start = time.time()
+    svc.stop()                                   # SIGTERM: must exit 0 within 10 s
+    assert time.time() - start < 5
+    assert "msg=users.pull.abandoned" in svc.stderr_text()
+
+
 def peer_cert(port, ca):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with client_ctx(ca).wrap_socket(raw, server_hostname=HOST) as t:
