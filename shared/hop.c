@@ -216,6 +216,11 @@ static void hop_data_reply_cb(void *arg, const struct smtp_reply *r)
 
 void hop_transform_done(struct hop_txn *txn, char *out, size_t outlen, const char *reject)
 {
+    hop_transform_done_above(txn, out, outlen, 0, reject);
+}
+
+void hop_transform_done_above(struct hop_txn *txn, char *out, size_t outlen, size_t above, const char *reject)
+{
     struct hop_sess *hs = txn->hs;
     if (!hs) { /* the client left while we worked: nothing was acknowledged */
         free(out);
@@ -239,8 +244,11 @@ void hop_transform_done(struct hop_txn *txn, char *out, size_t outlen, const cha
         sbuf_init(&msg, 0);
         const char *body = out ? out : txn->msg;
         size_t blen = out ? outlen : txn->len;
-        if (smtp_listen_received(s, hs->hop->conf->domain, hs->hop->service, &msg) < 0 ||
-            sbuf_add(&msg, body, blen) < 0) {
+        if (!out || above > blen)
+            above = 0;
+        if (sbuf_add(&msg, body, above) < 0 ||
+            smtp_listen_received(s, hs->hop->conf->domain, hs->hop->service, &msg) < 0 ||
+            sbuf_add(&msg, body + above, blen - above) < 0) {
             smtp_srv_reply(&s->srv, "451 4.3.0 Out of memory, try again later");
         } else {
             smtp_cli_data(hs->up, msg.p, msg.len, hop_data_reply_cb, hs);

@@ -49,6 +49,10 @@ struct hop_ops {
  * to the hop), or NULL to send msg unchanged. reject: NULL, or a full reply
  * ("550 5.7.1 ...") to refuse the message instead of sending it on. */
 void hop_transform_done(struct hop_txn *txn, char *out, size_t outlen, const char *reject);
+/* Same, when out starts with trace fields of this hop (Received-SPF,
+ * Authentication-Results): their first `above` bytes are placed above our
+ * Received:, as RFC 7208 §9.1 wants, instead of below it. */
+void hop_transform_done_above(struct hop_txn *txn, char *out, size_t outlen, size_t above, const char *reject);
 
 
 /* ---- running a hop (services' main.c) ---- */

@@ -215,7 +215,8 @@ static void verifier_after_cb(uv_work_t *w, int status)
     } else {
         size_t outlen;
         char *out = hdr_filter(j->msg, j->len, j->headers, verifier_strip_cb, j->v, &outlen);
-        hop_transform_done(j->txn, out, outlen, NULL);
+        /* Our results are trace fields of this hop: above its Received: */
+        hop_transform_done_above(j->txn, out, outlen, out ? strlen(j->headers) : 0, NULL);
     }
     free(j->headers);
     free(j->msg);

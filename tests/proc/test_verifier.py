@@ -6,6 +6,7 @@ import base64
 import os
 import smtplib
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -99,6 +100,9 @@ def test_aligned_mail_passes_everything(mx, rsa_key):
     assert "spf=pass smtp.mailfrom=alice@gmail.test" in h
     assert "dkim=pass" in h and "header.d=gmail.test" in h
     assert "dmarc=pass" in h and "header.from=gmail.test" in h
+    # trace fields of this hop sit above its Received: (RFC 7208 §9.1)
+    ours = h.index("(envoi verifier)")
+    assert h.index("Received-SPF: pass") < h.index("Authentication-Results: mx.envoi.test;") < ours
 
 
 def test_tampered_body_fails_dkim_but_spf_aligns(mx, rsa_key):
@@ -264,6 +268,40 @@ def test_forged_results_in_every_spelling_are_stripped(mx):
     # ours is there exactly once, on top of what came in
     assert h.count("receiver=mx.envoi.test;") == 1 and h.count("Authentication-Results: mx.envoi.test;") == 1
     assert h.index("Authentication-Results: mx.envoi.test;") < h.index("K1")
+
+
+def test_starttls_offered_and_require_tls(tmp_path, zone, lab_ca):
+    """STARTTLS is offered but not required (RFC 3207: a public MX takes
+    plaintext); --require-tls refuses MAIL until the client has done it."""
+    ctx = ssl.create_default_context(cafile=str(lab_ca.ca))
+    ctx.check_hostname = False  # the certificate names mx.example.test; the CA check stays
+    msg = b"From: alice@gmail.test\r\nSubject: tls\r\n\r\nx\r\n"
+    for extra in ((), ("--require-tls",)):
+        sink, v = start(tmp_path, zone, "--tls-cert", str(lab_ca.cert), "--tls-key", str(lab_ca.key), *extra)
+        try:
+            with smtplib.SMTP("127.0.0.1", v.port, local_hostname="client.gmail.test", timeout=10) as s:
+                s.ehlo()
+                assert s.has_extn("starttls")
+                code, text = s.mail("alice@gmail.test")
+                if extra:
+                    assert (code, text[:5]) == (530, b"5.7.0"), text
+                else:
+                    assert code == 250
+                    s.rset()
+                assert s.starttls(context=ctx)[0] == 220
+                s.ehlo()
+                assert not s.has_extn("starttls")
+                assert s.sendmail("alice@gmail.test", ["bob@envoi.test"], msg) == {}
+            h = header_block(delivered(tmp_path / "md", 1)[0])
+            assert "(envoi verifier) with ESMTPS" in h and "Received-SPF: pass" in h
+            for p in (tmp_path / "md").rglob("new/*"):
+                p.unlink()
+        finally:
+            v.stop()
+            sink.stop()
+    r = subprocess.run([os.path.join(BIN, "verifier"), "-n", "--destination", "x:25", "--nameserver", "127.0.0.1",
+                        "--require-tls"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--tls-cert" in r.stderr
 
 
 def test_early_talker_dropped(tmp_path, zone):
