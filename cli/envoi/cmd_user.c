@@ -10,20 +10,25 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <git2.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <termios.h>
 #include <unistd.h>
 
 #define USER_CLI_RETRIES 5      /* pushes tried when others push concurrently */
 #define USER_CLI_PASS_MAX 1024  /* a password typed or piped in */
+#define USER_CLI_TIMEOUT_S "60"  /* default --timeout: the whole clone, commit and push */
+#define USER_CLI_TIMEOUT_MAX 86400
+#define USER_CLI_HARD_TICKS 5    /* interruptions after the deadline before we just exit */
 
 struct user_cli {
-    const char *verb, *name, *remote, *password, *hash;
+    const char *verb, *name, *remote, *password, *hash, *timeout;
     int pw_stdin;
     const char *targets[USERDB_LIST_MAX], *aliases[USERDB_LIST_MAX];
     int ntargets, naliases;
@@ -39,6 +44,7 @@ static void user_usage(void)
             "       envoi user passwd NAME --remote URL [--password P | --password-stdin] [--hash argon2id|blake2b]\n"
             "       envoi user del NAME --remote URL\n"
             "       envoi user list --remote URL\n"
+            "Every form takes --timeout S (default " USER_CLI_TIMEOUT_S "): the longest wait for the remote.\n"
             "NAME is the local part (alice) or the address (alice@example.test); URL is the configuration\n"
             "repository (file://, ssh://, https://, git://; URL#branch for a branch other than the default);\n"
             "ENVOI_REMOTE is used when --remote is absent. Without --password(-stdin) the password is asked\n"
@@ -53,6 +59,7 @@ static int user_parse(struct user_cli *c, int argc, char **argv)
     }
     c->verb = argv[1];
     c->hash = "argon2id";
+    c->timeout = USER_CLI_TIMEOUT_S;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -70,6 +77,8 @@ static int user_parse(struct user_cli *c, int argc, char **argv)
             c->password = v;
         else if (!strcmp(a, "--hash") && v)
             c->hash = v;
+        else if (!strcmp(a, "--timeout") && v)
+            c->timeout = v;
         else if (!strcmp(a, "--target") && v && c->ntargets < USERDB_LIST_MAX)
             c->targets[c->ntargets++] = v;
         else if (!strcmp(a, "--alias") && v && c->naliases < USERDB_LIST_MAX)
@@ -101,6 +110,12 @@ static int user_parse(struct user_cli *c, int argc, char **argv)
     }
     if (strcmp(c->hash, "argon2id") && strcmp(c->hash, "blake2b")) {
         fprintf(stderr, "envoi user: --hash is argon2id (default) or blake2b\n");
+        return -1;
+    }
+    char *end;
+    long t = strtol(c->timeout, &end, 10);
+    if (*end || t <= 0 || t > USER_CLI_TIMEOUT_MAX) {
+        fprintf(stderr, "envoi user: --timeout is a number of seconds, 1-%d\n", USER_CLI_TIMEOUT_MAX);
         return -1;
     }
     if (c->password && c->pw_stdin) {
@@ -303,6 +318,42 @@ static void user_fix_unborn(const char *dir, const char *branch)
     git_repository_free(r);
 }
 
+/* libgit2 1.5 has no network timeout: a remote that accepts and then says
+ * nothing would hold us for ever. Past the deadline SIGALRM comes every
+ * second without SA_RESTART, so the blocked read fails with EINTR and the
+ * normal error path (which removes the temporary clone) runs; if the
+ * interruptions are not heard, we exit from the handler. */
+static volatile sig_atomic_t user_ticks;
+
+static void user_alarm_cb(int sig)
+{
+    (void)sig;
+    if (++user_ticks > USER_CLI_HARD_TICKS) {
+        static const char m[] = "envoi user: the configuration repository does not answer; giving up\n";
+        ssize_t w = write(2, m, sizeof m - 1);
+        (void)w;
+        _exit(1);
+    }
+}
+
+static void user_deadline(long seconds)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = user_alarm_cb;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {.it_interval = {1, 0}, .it_value = {seconds, 0}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* After a failure: says so when the deadline, not the remote, ended it. */
+static void user_said_timeout(const struct user_cli *c)
+{
+    if (user_ticks)
+        fprintf(stderr, "envoi user: no answer from %s within %s s (--timeout)\n", c->remote, c->timeout);
+}
+
 static int user_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
     return remove(p);
@@ -321,6 +372,7 @@ int cmd_user(int argc, char **argv)
         return 1;
     }
     char dir[sizeof tmp + 8], err[512];
+    user_deadline(strtol(c.timeout, NULL, 10));
     snprintf(dir, sizeof dir, "%s/repo", tmp);
     struct gitdb_opts o = {.remote = c.remote, .dir = dir, .ssh_key = getenv("ENVOI_SSH_KEY")};
     struct gitdb *db = gitdb_open(&o, err, sizeof err);
@@ -353,6 +405,9 @@ int cmd_user(int argc, char **argv)
             fprintf(stderr, "envoi user: %s moved while we worked; trying again\n", c.remote);
         }
     }
+    if (rc)
+        user_said_timeout(&c);
+    setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
     gitdb_close(db);
     sodium_memzero(c.stored, sizeof c.stored);
     nftw(tmp, user_rm_cb, 16, FTW_DEPTH | FTW_PHYS);

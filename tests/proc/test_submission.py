@@ -504,6 +504,19 @@ def test_silent_remote_holds_neither_start_nor_shutdown(tmp_path, start_service,
     assert "msg=users.pull.abandoned" in svc.stderr_text()
 
 
+def test_envoi_user_silent_remote_times_out(envoi, silent_remote):
+    """A remote that never answers gives a clear error after --timeout, not
+    a command that hangs."""
+    for args in (("list",), ("add", "zed", "--password", "x"), ("del", "zed")):
+        start = time.time()
+        r = envoi("user", *args, "--remote", silent_remote, "--timeout", "2", timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert "no answer from %s within 2 s" % silent_remote in r.stderr, r.stderr
+        assert time.time() - start < 15
+    r = envoi("user", "list", "--remote", silent_remote, "--timeout", "soon")
+    assert r.returncode == 2 and "--timeout is a number of seconds" in r.stderr
+
+
 def peer_cert(port, ca):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with client_ctx(ca).wrap_socket(raw, server_hostname=HOST) as t:
