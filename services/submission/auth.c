@@ -55,7 +55,8 @@ static struct submit_auth *auth_prepare(struct submission *sm, const char *user,
     char local[USERDB_LOCAL_MAX + 1], detail[96];
     const char *domain = NULL;
     int valid = userdb_login_split(user, local, &domain) == 0;
-    uint64_t left = throttle_blocked(&sm->by_ip, client_ip, now);
+    char ipkey[THROTTLE_KEY_MAX];
+    uint64_t left = throttle_blocked(&sm->by_ip, throttle_client_key(client_ip, ipkey), now);
     const char *scope = "ip";
     if (!left && valid) {
         left = throttle_blocked(&sm->by_user, local, now);
@@ -131,7 +132,8 @@ static int auth_finish(struct submit_auth *sa)
         return 1;
     }
     uint64_t now = uv_now(sm->loop);
-    uint64_t bip = throttle_fail(&sm->by_ip, sa->ip, now);
+    char ipkey[THROTTLE_KEY_MAX];
+    uint64_t bip = throttle_fail(&sm->by_ip, throttle_client_key(sa->ip, ipkey), now);
     /* Only real users have a per-user count: made-up names would only crowd
      * the table. */
     uint64_t bus = sa->known ? throttle_fail(&sm->by_user, sa->local, now) : 0;

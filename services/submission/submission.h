@@ -43,6 +43,9 @@ uint64_t throttle_blocked(const struct throttle *t, const char *key, uint64_t no
 /* Records a failure; returns the block length in ms when this failure starts
  * one (each new block of the same key is twice as long), else 0. */
 uint64_t throttle_fail(struct throttle *t, const char *key, uint64_t now_ms);
+/* The per-address key for a client: the address itself for IPv4, its /64
+ * for IPv6 ("2001:db8:1:2::/64"). Pure. */
+const char *throttle_client_key(const char *ip, char out[THROTTLE_KEY_MAX]);
 /* Forgets key's failures (not its strikes). */
 void throttle_clear(struct throttle *t, const char *key);
 

@@ -5,6 +5,8 @@
  * table is full the least recently used slot of the probe window is reused. */
 #include "submission.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,6 +113,22 @@ uint64_t throttle_fail(struct throttle *t, const char *key, uint64_t now_ms)
     e->first_ms = now_ms;
     e->until_ms = now_ms + block;
     return block;
+}
+
+const char *throttle_client_key(const char *ip, char out[THROTTLE_KEY_MAX])
+{
+    unsigned char a[16];
+    char net[INET6_ADDRSTRLEN];
+    if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, a) != 1) {
+        snprintf(out, THROTTLE_KEY_MAX, "%s", ip);
+        return out;
+    }
+    /* One IPv6 client holds a /64 at least: per address it could try 2^64
+     * times as often. */
+    memset(a + 8, 0, 8);
+    inet_ntop(AF_INET6, a, net, sizeof net);
+    snprintf(out, THROTTLE_KEY_MAX, "%s/64", net);
+    return out;
 }
 
 void throttle_clear(struct throttle *t, const char *key)

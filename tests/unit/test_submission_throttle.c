@@ -103,12 +103,34 @@ static void test_full_table(void **state)
     throttle_free(&t);
 }
 
+/* IPv4 addresses are keys as they are; IPv6 ones count per /64, however
+ * they are written. */
+static void test_client_key(void **state)
+{
+    char k[THROTTLE_KEY_MAX], k2[THROTTLE_KEY_MAX];
+    assert_string_equal(throttle_client_key("192.0.2.7", k), "192.0.2.7");
+    assert_string_equal(throttle_client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k), "2001:db8:1:2::/64");
+    assert_string_equal(throttle_client_key("2001:0db8:0001:0002::1", k2), k);
+    assert_string_equal(throttle_client_key("2001:db8:1:3::1", k), "2001:db8:1:3::/64");
+    assert_string_equal(throttle_client_key("::1", k), "::/64");
+    assert_string_equal(throttle_client_key("unknown", k), "unknown");
+    assert_string_equal(throttle_client_key("1:2:3:zz::", k), "1:2:3:zz::"); /* not an address: as is */
+
+    struct throttle t;
+    assert_int_equal(throttle_init(&t, 2, 60 * S, 10 * S), 0);
+    throttle_fail(&t, throttle_client_key("2001:db8:1:2::a", k), 0);
+    assert_int_equal(throttle_fail(&t, throttle_client_key("2001:db8:1:2::b", k), 1 * S), 10 * S);
+    assert_true(throttle_blocked(&t, throttle_client_key("2001:db8:1:2:ffff::1", k), 2 * S) > 0);
+    assert_int_equal(throttle_blocked(&t, throttle_client_key("2001:db8:1:3::a", k), 2 * S), 0);
+    throttle_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_after_max), cmocka_unit_test(test_window_slides),
         cmocka_unit_test(test_blocks_double_and_cap), cmocka_unit_test(test_clear),
-        cmocka_unit_test(test_full_table),
+        cmocka_unit_test(test_full_table), cmocka_unit_test(test_client_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
