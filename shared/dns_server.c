@@ -15,7 +15,11 @@
 #define DNS_SRV_MMSG 8
 #define DNS_SRV_UDP_OUT_MAX 4096  /* replies batched (bigger ones go alone) */
 #define DNS_SRV_UDP_QUEUED_MAX 1024 /* replies waiting for a full socket buffer */
+#if defined(__SANITIZE_ADDRESS__)
+#define DNS_SRV_REQ_POOL 0 /* under ASan every request is its own block: use after done is caught */
+#else
 #define DNS_SRV_REQ_POOL 64       /* UDP request blocks kept for reuse */
+#endif
 #define DNS_SRV_REQ_SMALL 512     /* message room in a reusable block */
 
 struct tconn {
