@@ -172,8 +172,10 @@ int dmarc_begin(dmarc_ctx *d, const char *from)
     for (size_t i = 0; i < n; i++) {
         /* the name ends up bare in header.from=, so only LDH, '_' and '.' */
         unsigned char c = (unsigned char)from[i];
-        if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+        if (!isalnum(c) && c != '-' && c != '.' && c != '_') {
+            d->from[0] = '\0'; /* no half name in header.from= */
             return -1;
+        }
         d->from[i] = (char)tolower(c);
     }
     d->from[n] = '\0';
@@ -304,8 +306,9 @@ size_t dmarc_format_authres(const dmarc_ctx *d, char *buf, size_t sz)
         n = snprintf(buf, sz, "dmarc=%s (p=%s dis=%s) header.from=%s", dmarc_result_str(d->result),
                      dmarc_policy_str(dmarc_get_policy(d)), dmarc_policy_str(d->disposition),
                      d->from[0] ? d->from : "unknown");
-    else
-        n = snprintf(buf, sz, "dmarc=%s header.from=%s", dmarc_result_str(d->result),
-                     d->from[0] ? d->from : "unknown");
+    else if (d->from[0])
+        n = snprintf(buf, sz, "dmarc=%s header.from=%s", dmarc_result_str(d->result), d->from);
+    else /* a From domain we cannot name (not LDH): no property rather than a wrong one */
+        n = snprintf(buf, sz, "dmarc=%s", dmarc_result_str(d->result));
     return n < 0 ? 0 : (size_t)n;
 }

@@ -100,11 +100,8 @@ static struct dkim_verify *verifier_dkim(dnsq *q, int *budget, const struct veri
 }
 
 static dmarc_ctx *verifier_dmarc(dnsq *q, int *budget, const struct verifier_job *j, spf_ctx *spf,
-                                 struct dkim_verify *dk)
+                                 struct dkim_verify *dk, const char *from_domain)
 {
-    char from_domain[256];
-    if (dkim_from_domain(j->msg, j->len, from_domain, sizeof from_domain) < 0)
-        return NULL; /* no single From address: DMARC does not apply (RFC 7489 §6.6.1) */
     dmarc_ctx *d = dmarc_new(j->v->psl);
     if (!d)
         return NULL;
@@ -153,7 +150,17 @@ static void verifier_work_cb(uv_work_t *w)
     spf_ctx *spf = q ? verifier_spf(q, &budget, j, j->from) : NULL;
     spf_ctx *spf_helo = q && j->from[0] ? verifier_spf(q, &budget, j, NULL) : NULL;
     struct dkim_verify *dk = q ? verifier_dkim(q, &budget, j) : NULL;
-    dmarc_ctx *dm = q ? verifier_dmarc(q, &budget, j, spf, dk) : NULL;
+    /* Every author domain is checked (from.c); the message has as much
+     * DMARC protection as its strictest author domain. */
+    char doms[VERIFIER_FROM_DOMAINS_MAX + 1][VERIFIER_DOMAIN_MAX];
+    int naddr, ndm = verifier_from_domains(j->msg, j->len, doms, VERIFIER_FROM_DOMAINS_MAX + 1, &naddr);
+    int too_many = ndm > VERIFIER_FROM_DOMAINS_MAX;
+    if (too_many)
+        ndm = 0; /* checking some would let the forged one hide behind the others */
+    dmarc_ctx *dm[VERIFIER_FROM_DOMAINS_MAX] = {0};
+    for (int i = 0; q && i < ndm; i++)
+        dm[i] = verifier_dmarc(q, &budget, j, spf, dk, doms[i]);
+    const char *worst = too_many ? "permerror" : ndm ? NULL : "none";
 
     if (spf) {
         spf_format_received(spf, buf, sizeof buf);
@@ -178,26 +185,39 @@ static void verifier_work_cb(uv_work_t *w)
     }
     if (ndk == 0)
         sbuf_printf(&h, ";\r\n\tdkim=none");
-    if (dm) {
-        dmarc_format_authres(dm, buf, sizeof buf);
+    for (int i = 0; i < ndm; i++) {
+        if (!dm[i]) {
+            sbuf_printf(&h, ";\r\n\tdmarc=temperror (not checked)");
+            worst = worst ? worst : "temperror";
+            continue;
+        }
+        dmarc_format_authres(dm[i], buf, sizeof buf);
         sbuf_printf(&h, ";\r\n\t%s", buf);
-        if (j->v->dmarc_reject && dmarc_get_result(dm) == DMARC_FAIL &&
-            dmarc_get_disposition(dm) == DMARC_P_REJECT)
+        dmarc_result r = dmarc_get_result(dm[i]);
+        if (!worst || r == DMARC_FAIL)
+            worst = dmarc_result_str(r);
+        if (j->v->dmarc_reject && r == DMARC_FAIL && dmarc_get_disposition(dm[i]) == DMARC_P_REJECT)
             j->reject = "550 5.7.1 Message rejected: DMARC policy of the From domain says reject";
-    } else {
-        sbuf_printf(&h, ";\r\n\tdmarc=none");
+    }
+    if (too_many) {
+        sbuf_printf(&h, ";\r\n\tdmarc=permerror (more than %d author domains)", VERIFIER_FROM_DOMAINS_MAX);
+        if (j->v->dmarc_reject) /* RFC 5322 allows one From: this is a message built to evade */
+            j->reject = "550 5.7.1 Message rejected: too many author domains in From to check DMARC";
+    } else if (ndm == 0) {
+        sbuf_printf(&h, ";\r\n\tdmarc=none%s", naddr ? " (no usable From domain)" : " (no From address)");
     }
     sbuf_adds(&h, "\r\n");
     snprintf(j->log_spf, sizeof j->log_spf, "%s", spf ? spf_result_str(spf_get_result(spf)) : "temperror");
     snprintf(j->log_dkim, sizeof j->log_dkim, "%s",
              ndk ? dkim_result_str(dkim_verify_info(dk, 0)->result) : "none");
-    snprintf(j->log_dmarc, sizeof j->log_dmarc, "%s", dm ? dmarc_result_str(dmarc_get_result(dm)) : "none");
+    snprintf(j->log_dmarc, sizeof j->log_dmarc, "%s", worst);
     j->headers = sbuf_steal(&h, NULL);
     spf_free(spf);
     spf_free(spf_helo);
     if (dk)
         dkim_verify_free(dk);
-    dmarc_free(dm);
+    for (int i = 0; i < ndm; i++)
+        dmarc_free(dm[i]);
     if (q)
         dnsq_free(q);
 }

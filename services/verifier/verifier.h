@@ -29,6 +29,14 @@ void verifier_free(struct verifier *v);
 /* RCPT policy (hop_ops.check_rcpt): NULL to accept, else the refusal. */
 const char *verifier_check_rcpt(void *arg, const struct hop_info *info, const char *rcpt);
 
+#define VERIFIER_DOMAIN_MAX 256       /* a domain name and its NUL */
+#define VERIFIER_FROM_DOMAINS_MAX 8   /* author domains checked for DMARC; more: permerror */
+
+/* The distinct author domains (lowercase, no trailing dot) of every address
+ * in every From: field, at most max of them, in order of appearance; *naddr
+ * gets the number of addresses seen. Returns how many domains. (from.c) */
+int verifier_from_domains(const char *msg, size_t len, char (*out)[VERIFIER_DOMAIN_MAX], int max, int *naddr);
+
 /* hdr_filter drop callback: 1 for an arriving field that claims to be ours
  * (Authentication-Results or Received-SPF naming our authserv-id, any
  * X-Spamtacus*), which can only be a forgery (strip.c). */

@@ -3,7 +3,9 @@ headers, no open relay, forged results stripped, PROXY protocol and early
 talkers. DNS comes from a real DNS server on loopback (dnspython) serving
 each domain's records; signatures come from dkimpy."""
 import base64
+import email
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import authres
 import dkim
 import pytest
 
@@ -83,6 +86,11 @@ def header_block(raw):
     return raw.split(b"\r\n\r\n", 1)[0].decode()
 
 
+def our_authres(raw):
+    """Our Authentication-Results value, unfolded (the first one: ours is on top)."""
+    return " ".join(email.message_from_bytes(raw).get_all("Authentication-Results")[0].split())
+
+
 def signed(rsa_key, body=b"Hello Bob\r\n"):
     msg = (b"From: Alice <alice@gmail.test>\r\nTo: bob@envoi.test\r\nSubject: hi\r\n"
            b"Message-ID: <1@gmail.test>\r\n\r\n" + body)
@@ -124,6 +132,70 @@ def test_one_silent_name_does_not_fail_the_other_checks(mx, rsa_key):
     assert "Received-SPF: temperror" in h and "spf=temperror smtp.mailfrom=bounce@slow.test" in h
     assert "spf=pass smtp.helo=client.gmail.test" in h
     assert "dkim=pass" in h and "dmarc=pass" in h, h
+
+
+SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror")
+DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+QUOTED = re.compile(r'"([^"\\\r\n]|\\.)*"')
+
+
+def received_spf_fields(value):
+    """Parses a Received-SPF value by RFC 7208 §9.1: result FWS [comment FWS]
+    key-value-list; returns (result, comment, {key: value}) or raises."""
+    v = " ".join(value.split())
+    result, _, rest = v.partition(" ")
+    assert result in SPF_RESULTS, v
+    comment = ""
+    if rest.startswith("("):
+        depth, i = 0, 0
+        for i, c in enumerate(rest):
+            depth += (c == "(") - (c == ")")
+            if depth == 0:
+                break
+        comment, rest = rest[1:i], rest[i + 1:].lstrip()
+    pairs = {}
+    while rest:
+        key, eq, rest = rest.partition("=")
+        assert eq and re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", key.strip()), (key, v)
+        rest = rest.lstrip()
+        m = QUOTED.match(rest) or DOT_ATOM.match(rest)
+        assert m, ("value of %s is neither dot-atom nor quoted-string" % key, v)
+        pairs[key.strip()] = m.group(0)
+        rest = rest[m.end():].lstrip()
+        assert not rest or rest.startswith(";"), v
+        rest = rest[1:].lstrip()
+    return result, comment, pairs
+
+
+def test_results_headers_are_well_formed(mx):
+    """Received-SPF by the RFC 7208 §9.1 grammar, Authentication-Results by
+    python3-authres (an RFC 8601 parser), over pass, fail, permerror, the
+    null sender, a quoted local part and an address-literal HELO."""
+    cases = [("alice@gmail.test", "client.gmail.test", "pass", "mailfrom"),
+             ("ceo@spoof.test", "client.gmail.test", "fail", "mailfrom"),
+             ("a@sloppy.test", "client.gmail.test", "permerror", "mailfrom"),
+             ("", "client.gmail.test", "pass", "helo"),
+             ('"first last"@gmail.test', "[127.0.0.1]", "pass", "mailfrom")]
+    for frm, helo, want, identity in cases:
+        msg = b"From: alice@gmail.test\r\nSubject: s\r\n\r\nx\r\n"
+        assert smtplib_send(mx.port, frm, "bob@envoi.test", msg, helo=helo) == {}
+        (raw,) = delivered(mx.md, 1)
+        m = email.message_from_bytes(raw)
+        (rspf,) = m.get_all("Received-SPF")
+        result, comment, kv = received_spf_fields(rspf)
+        assert result == want and kv["identity"] == identity and kv["receiver"] == "mx.envoi.test", rspf
+        assert kv["client-ip"] == "127.0.0.1" and comment.startswith("mx.envoi.test: "), rspf
+        assert kv["envelope-from"].strip('"').replace('\\"', '"') == (frm or "postmaster@" + helo), rspf
+        if want == "permerror":
+            assert "problem" in kv
+        ar = our_authres(raw)
+        parsed = authres.AuthenticationResultsHeader.parse("Authentication-Results: " + ar)
+        assert parsed.authserv_id == "mx.envoi.test"
+        spf = [r for r in parsed.results if r.method == "spf"]
+        assert spf[0].result == want, ar
+        assert {r.method for r in parsed.results} == {"spf", "dkim", "dmarc"}, ar
+        for p in mx.md.rglob("new/*"):
+            p.unlink()
 
 
 def test_spoofed_from_fails_dmarc_recorded(mx):
@@ -176,6 +248,51 @@ def test_spf_permerror_still_flows(mx):
     h = header_block(delivered(mx.md, 1)[0])
     assert "Received-SPF: permerror" in h and 'problem="syntax error: unknown mechanism"' in h
     assert "spf=permerror smtp.mailfrom=a@sloppy.test" in h and "dmarc=fail" in h
+
+
+TWO_FROM = b"From: alice@gmail.test\r\nFrom: ceo@spoof.test\r\nSubject: s\r\n\r\nx\r\n"
+TWO_AUTHORS = b'From: alice@gmail.test, "Boss, The" <ceo@spoof.test>\r\nSubject: s\r\n\r\nx\r\n'
+NINE_FROM = b"".join(b"From: a@d%d.test\r\n" % i for i in range(8)) + b"From: ceo@spoof.test\r\n\r\nx\r\n"
+
+
+def test_every_author_domain_is_checked(mx):
+    """A second From field or a second author must not switch DMARC off
+    (the old 'no single From: dmarc=none'): each author domain gets its own
+    result, and a spoofed p=reject author fails."""
+    for msg in (TWO_FROM, TWO_AUTHORS):
+        assert smtplib_send(mx.port, "alice@gmail.test", "bob@envoi.test", msg) == {}
+        (raw,) = delivered(mx.md, 1)
+        ar = our_authres(raw)
+        assert "dmarc=pass (p=reject dis=none) header.from=gmail.test" in ar, ar
+        assert "dmarc=fail (p=reject dis=reject) header.from=spoof.test" in ar, ar
+        parsed = authres.AuthenticationResultsHeader.parse("Authentication-Results: " + ar)
+        assert [r.result for r in parsed.results if r.method == "dmarc"] == ["pass", "fail"]
+        for p in mx.md.rglob("new/*"):
+            p.unlink()
+    # one author with two addresses in one domain is one domain
+    msg = b"From: alice@gmail.test, bob@GMAIL.test.\r\nSubject: s\r\n\r\nx\r\n"
+    assert smtplib_send(mx.port, "alice@gmail.test", "bob@envoi.test", msg) == {}
+    h = header_block(delivered(mx.md, 1)[0])
+    assert h.count("dmarc=") == 1 and "dmarc=pass (p=reject dis=none) header.from=gmail.test" in h
+    for p in mx.md.rglob("new/*"):
+        p.unlink()
+    # more author domains than are checked: permerror, none checked, still delivered
+    assert smtplib_send(mx.port, "alice@gmail.test", "bob@envoi.test", NINE_FROM) == {}
+    h = header_block(delivered(mx.md, 1)[0])
+    assert "dmarc=permerror (more than 8 author domains)" in h and "header.from=" not in h
+
+
+def test_dmarc_reject_sees_every_author(tmp_path, zone):
+    sink, v = start(tmp_path, zone, "--dmarc-reject")
+    try:
+        for msg in (TWO_FROM, TWO_AUTHORS, NINE_FROM):
+            r = swaks(v.port, "alice@gmail.test", "bob@envoi.test", msg)
+            assert b"<** 550 5.7.1" in r.stdout, r.stdout
+        assert delivered(tmp_path / "md", timeout=0.3) == []
+        assert "action=reject" in v.text()
+    finally:
+        v.stop()
+        sink.stop()
 
 
 def test_strict_spf_alignment_quarantine(mx):

@@ -313,6 +313,11 @@ static void test_strict_none_and_errors(void **st)
     assert_int_equal(dmarc_begin(d, "bad domain.test"), -1);
     assert_int_equal(dmarc_step(d), DMARC_DONE);
     assert_int_equal(dmarc_evaluate(d, &relaxed_only), DMARC_PERMERROR);
+    dmarc_format_authres(d, buf, sizeof buf);
+    assert_string_equal(buf, "dmarc=permerror"); /* not header.from=bad */
+    assert_int_equal(dmarc_begin(d, "b\xc3\xbc" "cher.test"), -1); /* a U-label */
+    dmarc_format_authres(d, buf, sizeof buf);
+    assert_string_equal(buf, "dmarc=permerror");
     assert_int_equal(dmarc_answer(d, 0, NULL, 0), -1);
     dmarc_free(d);
 }
