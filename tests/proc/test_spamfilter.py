@@ -277,7 +277,7 @@ def test_loop_answers_while_big_messages_are_classified(tmp_path, corpus, monkey
 
 def test_database_replaced_while_fifty_messages_are_in_flight(tmp_path, corpus, monkeypatch):
     """The database file is swapped back and forth (SIGHUP reloads it at
-    once) while 50 messages of 1 MB are classified on four workers: every
+    once) while 50 messages of 256 kB are classified on four workers: every
     message arrives once, with the verdict of one whole database (the
     normal one or one trained with the labels swapped), never a mix; a
     reload freeing the table under a running job would fail under ASan."""
@@ -312,7 +312,7 @@ def test_database_replaced_while_fifty_messages_are_in_flight(tmp_path, corpus, 
             events.add("reloaded", n)
 
     try:
-        msgs = {"m%02d@envoi.test" % i: grown(normalise(open(p, "rb").read()), 1 << 20)
+        msgs = {"m%02d@envoi.test" % i: grown(normalise(open(p, "rb").read()), 256 << 10)
                 for i, (p, _) in enumerate(test[:50])}
         last = msgs.popitem()
         t = threading.Thread(target=reloader)
