@@ -302,9 +302,17 @@ def test_strict_spf_alignment_quarantine(mx):
     assert "spf=pass" in h and "dmarc=fail" in h and "p=quarantine" in h
 
 
-@pytest.mark.parametrize("rcpt", ["user@other.test", "user%other.test@envoi.test", '"user@other.test"@envoi.test',
-                                  "@envoi.test:user@other.test", "user!other.test@envoi.test",
-                                  "@other.test:bob@envoi.test"])
+RELAY_550 = ["user@other.test", "user%other.test@envoi.test", '"user@other.test"@envoi.test', '"user@other"@envoi.test',
+             '"user%other.test"@envoi.test', "@envoi.test:user@other.test", "@other.test:bob@envoi.test",
+             "@a.test,@b.test:user@envoi.test", "user!other.test@envoi.test", "other.test!user@envoi.test",
+             "user@sub.envoi.test", "user@envoi.test.other.test", "user@[127.0.0.1]", "user@[IPv6:::1]",
+             "postmaster@other.test", "user@b\u00fccher.test", "\u00fcser@other.test"]
+# not even addresses we could route: refused as syntax
+RELAY_501 = ["user@other.test@envoi.test", "user@envoi.test@other.test", "user@envoi.test.", "user%other.test",
+             "other.test!user", '"user@envoi.test"', "user@envoi.test:25"]
+
+
+@pytest.mark.parametrize("rcpt", RELAY_550 + RELAY_501)
 def test_no_open_relay(mx, rcpt):
     c = socket.create_connection(("127.0.0.1", mx.port), timeout=5)
     f = c.makefile("rb")
@@ -312,11 +320,14 @@ def test_no_open_relay(mx, rcpt):
     c.sendall(b"EHLO client.gmail.test\r\n")
     while not f.readline().startswith(b"250 "):
         pass
-    c.sendall(b"MAIL FROM:<alice@gmail.test>\r\n")
+    c.sendall(b"MAIL FROM:<alice@gmail.test> SMTPUTF8\r\n")
     assert f.readline().startswith(b"250")
     c.sendall(b"RCPT TO:<" + rcpt.encode() + b">\r\n")
     reply = f.readline()
-    assert reply.startswith(b"550 5.7.1"), reply
+    assert reply.startswith(b"550 5.7.1" if rcpt in RELAY_550 else b"501 5.1.3"), reply
+    # and the refusal holds: DATA has no recipient to go to
+    c.sendall(b"DATA\r\n")
+    assert f.readline().startswith(b"554"), rcpt
     c.sendall(b"QUIT\r\n")
     c.close()
 
@@ -325,7 +336,8 @@ def test_postmaster_and_local_users_accepted(mx):
     msg = b"From: alice@gmail.test\r\nSubject: x\r\n\r\nx\r\n"
     assert swaks(mx.port, "alice@gmail.test", "postmaster", msg).returncode == 0
     assert swaks(mx.port, "alice@gmail.test", "Bob@ENVOI.test", msg).returncode == 0
-    assert len(delivered(mx.md, 2)) == 2
+    assert smtplib_send(mx.port, "alice@gmail.test", "\u00fcser@envoi.test", msg) == {}  # SMTPUTF8 local part
+    assert len(delivered(mx.md, 3)) == 3
 
 
 def test_forged_results_are_stripped(mx):
@@ -342,8 +354,9 @@ def test_forged_results_are_stripped(mx):
 
 
 def smtplib_send(port, frm, to, msg, helo="client.gmail.test"):
+    utf8 = not (frm + to).isascii()
     with smtplib.SMTP("127.0.0.1", port, local_hostname=helo, timeout=10) as s:
-        return s.sendmail(frm, [to], msg)
+        return s.sendmail(frm, [to], msg, mail_options=["SMTPUTF8"] if utf8 else [])
 
 
 def test_forged_results_in_every_spelling_are_stripped(mx):
