@@ -552,6 +552,22 @@ def test_proxy_header_from_untrusted_peer_refused(tmp_path, zone):
         assert f.readline().startswith(b"220")
         c.sendall(b"PROXY TCP4 10.77.0.25 10.77.0.10 40000 25\r\n")
         assert f.readline().startswith(b"500")
+        # ...and it changed nothing: the client is still who TCP says
+        c.sendall(b"EHLO mta.gmail.test\r\nMAIL FROM:<alice@gmail.test>\r\nRCPT TO:<bob@envoi.test>\r\nDATA\r\n")
+        line = b""
+        while not line.startswith(b"354"):
+            line = f.readline()
+        c.sendall(b"From: alice@gmail.test\r\nSubject: s\r\n\r\nx\r\n.\r\n")
+        assert f.readline().startswith(b"250")
+        h = header_block(delivered(tmp_path / "md", 1)[0])
+        assert "client-ip=127.0.0.1;" in h and "10.77.0.25" not in h
+        # a v2 header from it: its signature lines are refused, its QUIT ends the session
+        c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
+        f = c.makefile("rb")
+        assert f.readline().startswith(b"220")
+        c.sendall(proxy_v2("10.77.0.25"))
+        replies = [f.readline() for _ in range(4)]
+        assert [r[:3] for r in replies] == [b"500", b"500", b"500", b"221"], replies
     finally:
         v.stop()
         sink.stop()
