@@ -532,7 +532,9 @@ static void smtp_srv_process(struct smtp_srv *s)
         if (rc == SMTP_LINE_MORE)
             break;
         if (rc == SMTP_LINE_TOO_LONG) {
-            smtp_srv_write(s, "500 5.5.0 Line too long");
+            /* RFC 4954 §6 names the code for an over-long SASL response. */
+            smtp_srv_write(s, s->state == SMTP_S_AUTH ? "500 5.5.6 Authentication Exchange line is too long"
+                                                      : "500 5.5.0 Line too long");
             smtp_srv_close(s, "line-too-long");
             break;
         }

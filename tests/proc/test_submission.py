@@ -250,6 +250,45 @@ def test_smtplib_plain_two_step_login_and_headers_added(lab, sub_cert):
     assert "added=message-id" in l.svc.stderr_text()
 
 
+def test_auth_exchange_edge_cases(lab, sub_cert):
+    """RFC 4954 corners with smtplib: a cancelled exchange ("*"), AUTH LOGIN
+    with the user name as initial response, a second AUTH, an AUTH pipelined
+    with the whole transaction, and an over-long response (500 5.5.6)."""
+    l = lab()
+    s = smtps(l.p465, sub_cert.ca)
+    assert s.docmd("AUTH", "LOGIN")[0] == 334
+    assert s.docmd("*")[0] == 501                                  # cancelled: 501, and the session goes on
+    assert s.docmd("AUTH", "PLAIN")[0] == 334
+    assert s.docmd("*")[0] == 501
+    code, text = s.docmd("AUTH", "LOGIN " + base64.b64encode(b"carol@example.test").decode())
+    assert (code, text) == (334, b"UGFzc3dvcmQ6")                  # "Password:" straight away
+    assert s.docmd(base64.b64encode(PASSWORDS["carol"].encode()).decode())[0] == 235
+    assert s.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0carol\0x").decode())[0] == 503
+    s.quit()
+
+    # AUTH, MAIL, RCPT and DATA in one write: each answered in order
+    s = smtps(l.p465, sub_cert.ca)
+    blob = base64.b64encode(b"\0carol\0" + PASSWORDS["carol"].encode()).decode()
+    s.send("AUTH PLAIN %s\r\nMAIL FROM:<carol@example.test>\r\nRCPT TO:<r@dest.test>\r\nDATA\r\n" % blob)
+    assert [s.getreply()[0] for _ in range(4)] == [235, 250, 250, 354]
+    s.send(b"Subject: pipelined\r\n\r\nall at once\r\n.\r\n")
+    assert s.getreply()[0] == 250
+    s.quit()
+    # the same with a wrong password: nothing after it is accepted
+    s = smtps(l.p465, sub_cert.ca)
+    blob = base64.b64encode(b"\0carol\0wrong").decode()
+    s.send("AUTH PLAIN %s\r\nMAIL FROM:<carol@example.test>\r\nRCPT TO:<r@dest.test>\r\nDATA\r\n" % blob)
+    assert [s.getreply()[0] for _ in range(4)] == [535, 530, 503, 503]
+    s.close()
+
+    s = smtps(l.p465, sub_cert.ca)
+    assert s.docmd("AUTH", "PLAIN")[0] == 334
+    code, text = s.docmd("A" * 4000)
+    assert code == 500 and text.startswith(b"5.5.6"), text
+    s.close()
+    assert b"all at once" in delivered(l.maildir, 1)[0]
+
+
 # ---- policy ----
 
 
