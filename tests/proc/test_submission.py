@@ -451,6 +451,25 @@ def test_throttle_per_client_address(lab, sub_cert):
     assert try_plain(l.p465, ca, "alice", PASSWORDS["alice"], source="127.0.0.2") == 235
 
 
+def test_failed_logins_answer_ever_more_slowly(lab, sub_cert):
+    """Within a session each wrong password is answered later than the one
+    before (0.25 s, doubling); only lower bounds are checked: a timer never
+    fires early, however loaded the machine."""
+    l = lab()
+    s = smtps(l.p465, sub_cert.ca)
+    took = []
+    for i in range(4):
+        blob = base64.b64encode(b"\0carol\0wrong%d" % i).decode()
+        start = time.monotonic()
+        assert s.docmd("AUTH", "PLAIN " + blob)[0] == 535
+        took.append(time.monotonic() - start)
+    for i, t in enumerate(took):
+        assert t >= 0.9 * 0.25 * 2 ** i, took
+    # the right password still gets in (the per-address limit is 1000 here)
+    assert s.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0carol\0" + PASSWORDS["carol"].encode()).decode())[0] == 235
+    s.quit()
+
+
 def test_throttle_per_user(lab, sub_cert):
     l = lab("--auth-max-fail-user", "3", "--auth-block", "30")
     ca = sub_cert.ca
