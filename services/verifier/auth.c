@@ -13,13 +13,17 @@
 #include "sbuf.h"
 #include "spf.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define VERIFIER_DNS_QUERIES_MAX 64 /* per message, all checks together */
-#define VERIFIER_CHECKS_MAX_MS 20000 /* no new query after this (or --timeout), per message */
+/* Per SPF check: RFC 7208 allows 10 querying terms, an mx or ptr term 10
+ * more lookups each, plus the TXT records of includes and redirects. Each
+ * check has its own count: one whose lookups the sender controls must not
+ * leave another (the From domain's DMARC record) unasked. */
+#define VERIFIER_SPF_QUERIES_MAX 128
 
 struct verifier_job {
     uv_work_t work;
@@ -28,19 +32,22 @@ struct verifier_job {
     char *msg;
     size_t len;
     char ip[64], helo[256], from[300], id[32];
-    uint64_t deadline_ns; /* uv_hrtime() after which no query is started */
+    uint64_t deadline_ns; /* uv_hrtime() past the hop's --timeout: the result would be thrown away */
     /* results, filled by the worker */
     char *headers;
     const char *reject;
     char log_spf[16], log_dkim[16], log_dmarc[16];
 };
 
-/* A silent resolver costs every query its full timeout; the deadline keeps
- * a message's checks (and a shutdown waiting for them) bounded. What is not
- * asked is a temperror, never a lost message. */
-static int verifier_dns(dnsq *q, int *budget, uint64_t deadline_ns, const char *name, int type, dnsq_answer *a)
+/* A silent resolver costs every query its full timeout. Nothing is asked
+ * once the hop has answered 451 (past --timeout) or the daemon is stopping
+ * (the client got 421): the result would be thrown away. Before that, every
+ * check is asked in full, so running out of time never yields a temperror
+ * that lets a message through; the hop's 451 is the answer to slowness. */
+static int verifier_dns(const struct verifier *v, dnsq *q, int *budget, uint64_t deadline_ns, const char *name,
+                        int type, dnsq_answer *a)
 {
-    if (--*budget < 0 || uv_hrtime() > deadline_ns) {
+    if (--*budget < 0 || uv_hrtime() > deadline_ns || atomic_load(&v->stopping)) {
         memset(a, 0, sizeof *a);
         a->rcode = DNSQ_TIMEOUT;
         return -1;
@@ -48,15 +55,16 @@ static int verifier_dns(dnsq *q, int *budget, uint64_t deadline_ns, const char *
     return dnsq_query(q, name, (uint16_t)type, a);
 }
 
-static spf_ctx *verifier_spf(dnsq *q, int *budget, const struct verifier_job *j, const char *sender)
+static spf_ctx *verifier_spf(dnsq *q, const struct verifier_job *j, const char *sender)
 {
+    int budget = VERIFIER_SPF_QUERIES_MAX;
     spf_ctx *c = spf_new();
     if (!c)
         return NULL;
     spf_begin(c, j->ip, sender, j->helo, j->v->authserv_id);
     while (spf_step(c) == SPF_NEED_DNS) {
         dnsq_answer a;
-        verifier_dns(q, budget, j->deadline_ns, spf_query_name(c), spf_query_type(c), &a);
+        verifier_dns(j->v, q, &budget, j->deadline_ns, spf_query_name(c), spf_query_type(c), &a);
         size_t n = a.n;
         spf_rdata *rr = calloc(n ? n : 1, sizeof *rr);
         if (!rr)
@@ -75,8 +83,9 @@ static spf_ctx *verifier_spf(dnsq *q, int *budget, const struct verifier_job *j,
     return c;
 }
 
-static struct dkim_verify *verifier_dkim(dnsq *q, int *budget, const struct verifier_job *j)
+static struct dkim_verify *verifier_dkim(dnsq *q, const struct verifier_job *j)
 {
+    int budget = DKIM_VERIFY_MAX_SIGS; /* one key per signature */
     struct dkim_verify *d = dkim_verify_begin(j->msg, j->len, time(NULL));
     if (!d)
         return NULL;
@@ -85,7 +94,7 @@ static struct dkim_verify *verifier_dkim(dnsq *q, int *budget, const struct veri
         if (!name)
             continue;
         dnsq_answer a;
-        verifier_dns(q, budget, j->deadline_ns, name, 16, &a);
+        verifier_dns(j->v, q, &budget, j->deadline_ns, name, 16, &a);
         const dnsq_rr *txt = NULL;
         for (size_t k = 0; k < a.n; k++)
             if (a.rr[k].type == 16 && !txt)
@@ -99,16 +108,17 @@ static struct dkim_verify *verifier_dkim(dnsq *q, int *budget, const struct veri
     return d;
 }
 
-static dmarc_ctx *verifier_dmarc(dnsq *q, int *budget, const struct verifier_job *j, spf_ctx *spf,
+static dmarc_ctx *verifier_dmarc(dnsq *q, const struct verifier_job *j, spf_ctx *spf,
                                  struct dkim_verify *dk, const char *from_domain)
 {
+    int budget = 2; /* the From domain, then its organizational domain */
     dmarc_ctx *d = dmarc_new(j->v->psl);
     if (!d)
         return NULL;
     dmarc_begin(d, from_domain);
     while (dmarc_step(d) == DMARC_NEED_DNS) {
         dnsq_answer a;
-        verifier_dns(q, budget, j->deadline_ns, dmarc_query_name(d), 16, &a);
+        verifier_dns(j->v, q, &budget, j->deadline_ns, dmarc_query_name(d), 16, &a);
         dmarc_txt t[16];
         size_t n = 0;
         for (size_t k = 0; k < a.n && n < 16; k++)
@@ -142,14 +152,13 @@ static dmarc_ctx *verifier_dmarc(dnsq *q, int *budget, const struct verifier_job
 static void verifier_work_cb(uv_work_t *w)
 {
     struct verifier_job *j = w->data;
-    int budget = VERIFIER_DNS_QUERIES_MAX;
     char buf[2048];
     struct sbuf h;
     sbuf_init(&h, 0);
     dnsq *q = dnsq_new(j->v->nameserver, (int)j->v->dns_timeout_ms);
-    spf_ctx *spf = q ? verifier_spf(q, &budget, j, j->from) : NULL;
-    spf_ctx *spf_helo = q && j->from[0] ? verifier_spf(q, &budget, j, NULL) : NULL;
-    struct dkim_verify *dk = q ? verifier_dkim(q, &budget, j) : NULL;
+    spf_ctx *spf = q ? verifier_spf(q, j, j->from) : NULL;
+    spf_ctx *spf_helo = q && j->from[0] ? verifier_spf(q, j, NULL) : NULL;
+    struct dkim_verify *dk = q ? verifier_dkim(q, j) : NULL;
     /* Every author domain is checked (from.c); the message has as much
      * DMARC protection as its strictest author domain. */
     char doms[VERIFIER_FROM_DOMAINS_MAX + 1][VERIFIER_DOMAIN_MAX];
@@ -159,7 +168,7 @@ static void verifier_work_cb(uv_work_t *w)
         ndm = 0; /* checking some would let the forged one hide behind the others */
     dmarc_ctx *dm[VERIFIER_FROM_DOMAINS_MAX] = {0};
     for (int i = 0; q && i < ndm; i++)
-        dm[i] = verifier_dmarc(q, &budget, j, spf, dk, doms[i]);
+        dm[i] = verifier_dmarc(q, j, spf, dk, doms[i]);
     const char *worst = too_many ? "permerror" : ndm ? NULL : "none";
 
     if (spf) {
@@ -262,15 +271,19 @@ static void verifier_transform(void *arg, struct hop_txn *txn, const struct hop_
     snprintf(j->helo, sizeof j->helo, "%s", info->helo);
     snprintf(j->from, sizeof j->from, "%s", info->mail_from);
     snprintf(j->id, sizeof j->id, "%s", info->session_id);
-    uint64_t ms = v->check_ms > 0 && v->check_ms < VERIFIER_CHECKS_MAX_MS ? (uint64_t)v->check_ms
-                                                                          : VERIFIER_CHECKS_MAX_MS;
-    j->deadline_ns = uv_hrtime() + ms * 1000000;
+    j->deadline_ns = uv_hrtime() + (uint64_t)v->check_ms * 1000000;
     j->work.data = j;
     if (uv_queue_work(v->loop, &j->work, verifier_work_cb, verifier_after_cb) < 0) {
         free(copy);
         free(j);
         hop_transform_done(txn, NULL, 0, "451 4.3.0 Cannot check the message now, try again later");
     }
+}
+
+void verifier_stop_cb(void *arg)
+{
+    struct verifier *v = arg;
+    atomic_store(&v->stopping, 1); /* running checks stop asking (their clients got 421) */
 }
 
 const struct hop_ops verifier_ops = {

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
     v.check_ms = hc.timeout * 1000;
     v.loop = uv_default_loop();
     daemon_init(v.loop, "verifier");
+    daemon_on_shutdown(verifier_stop_cb, &v);
     if (hop_start(v.loop, "verifier", &hc, &pol, &verifier_ops, &v) < 0)
         return 2;
     int rc = daemon_run(v.loop);

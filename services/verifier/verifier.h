@@ -3,6 +3,8 @@
 #ifndef ENVOI_VERIFIER_H
 #define ENVOI_VERIFIER_H
 
+#include <stdatomic.h>
+
 #include <uv.h>
 
 #include "conf.h"
@@ -18,10 +20,13 @@ struct verifier {
     int dmarc_reject;              /* --dmarc-reject: p=reject failures get 550 */
     long dns_timeout_ms;
     long check_ms;                 /* the hop's --timeout: later results are thrown away */
+    atomic_int stopping;           /* set on shutdown, read by checks on worker threads */
     dmarc_psl *psl;
 };
 
 extern const struct hop_ops verifier_ops;
+/* daemon_on_shutdown hook: checks still running stop asking DNS. */
+void verifier_stop_cb(void *arg);
 /* Loads the Public Suffix List and checks flags. 0 or -1 after logging why. */
 int verifier_setup(struct verifier *v, const char *domain);
 void verifier_free(struct verifier *v);

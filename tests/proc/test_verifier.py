@@ -6,6 +6,7 @@ import base64
 import email
 import os
 import re
+import signal
 import smtplib
 import socket
 import ssl
@@ -51,6 +52,11 @@ def zone(rsa_key):
         "_dmarc.late.test": [{"TXT": "v=DMARC1; p=reject"}],
         "sel._domainkey.late.test": ["TIMEOUT"],  # the key cannot be fetched now
         "sloppy.test": [{"TXT": "v=spf1 ip4:127.0.0.1 bogus:mechanism -all"}],
+        # a sender's own record that costs the most RFC 7208 allows: 10 mx
+        # terms of 10 hosts each (110 queries), none matching
+        "greedy.test": [{"TXT": "v=spf1 " + " ".join("mx:m%d.greedy.test" % i for i in range(10)) + " -all"}],
+        **{"m%d.greedy.test" % i: [{"MX": [k, "h%d-%d.greedy.test" % (i, k)]} for k in range(10)] for i in range(10)},
+        **{"h%d-%d.greedy.test" % (i, k): [{"A": "192.0.2.%d" % (k + 1)}] for k in range(10) for i in range(10)},
         "_dmarc.sloppy.test": [{"TXT": "v=DMARC1; p=quarantine"}],
     }
     z = ZoneServer(data)
@@ -235,6 +241,22 @@ def test_dkim_key_timeout_is_temperror_not_a_dmarc_reject(tmp_path, zone, rsa_ke
         # the same domain without a signature still fails and is refused
         msg = b"From: ceo@late.test\r\nSubject: s\r\n\r\nbody\r\n"
         assert b"550 5.7.1" in swaks(v.port, "ceo@late.test", "bob@envoi.test", msg).stdout
+    finally:
+        v.stop()
+        sink.stop()
+
+
+def test_a_costly_spf_record_cannot_starve_dmarc(tmp_path, zone):
+    """Checks share no query budget: a sender's SPF record that spends the
+    most lookups RFC 7208 allows must not leave the DMARC record of a forged
+    p=reject From unasked (temperror, and the forgery delivered under
+    --dmarc-reject)."""
+    sink, v = start(tmp_path, zone, "--dmarc-reject")
+    try:
+        msg = b"From: ceo@spoof.test\r\nSubject: wire money\r\n\r\nnow\r\n"
+        r = swaks(v.port, "x@greedy.test", "bob@envoi.test", msg, helo="greedy.test")
+        assert b"<** 550 5.7.1" in r.stdout, r.stdout
+        assert "spf=fail" in v.text() and "dmarc=fail" in v.text()
     finally:
         v.stop()
         sink.stop()
@@ -608,6 +630,41 @@ def test_slow_checks_give_451_not_a_hang(tmp_path):
             time.sleep(0.1)
         assert time.time() - t0 < 9, v.text()
         assert "spf=temperror" in v.text()
+    finally:
+        v.stop()
+        sink.stop()
+        dead.close()
+
+
+def test_sigterm_does_not_wait_for_every_query_of_a_silent_resolver(tmp_path):
+    """Shutdown while a message's checks wait on a resolver that never
+    answers: the client gets 421 and the checks stop asking, so the daemon
+    ends after the query under way (2 tries of 2 s), not after all of them
+    (SPF, HELO, DMARC: three times as long)."""
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))
+    sport, port = free_port(), free_port()
+    sink = Proc([os.path.join(BIN, "envoi"), "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir",
+                 str(tmp_path / "md")], sport, tmp_path / "sink.log")
+    v = Proc([os.path.join(BIN, "verifier"), "--listen", "127.0.0.1:%d" % port, "--destination",
+              "127.0.0.1:%d" % sport, "--domain", "envoi.test", "--nameserver", "127.0.0.1:%d" % dead.getsockname()[1],
+              "--dns-timeout", "2000"], port, tmp_path / "verifier.log")
+    try:
+        c = socket.create_connection(("127.0.0.1", port), timeout=15)
+        f = c.makefile("rb")
+        f.readline()
+        c.sendall(b"EHLO client.gmail.test\r\nMAIL FROM:<alice@gmail.test>\r\nRCPT TO:<bob@envoi.test>\r\nDATA\r\n")
+        line = b""
+        while not line.startswith(b"354"):
+            line = f.readline()
+        c.sendall(b"From: alice@gmail.test\r\nSubject: s\r\n\r\nx\r\n.\r\n")
+        time.sleep(0.5)  # the checks are waiting on the first query
+        t0 = time.time()
+        v.p.send_signal(signal.SIGTERM)
+        assert f.readline().startswith(b"421")
+        assert v.p.wait(15) == 0
+        assert time.time() - t0 < 7, "the checks went on asking after shutdown"
+        assert delivered(tmp_path / "md", timeout=0.3) == []
     finally:
         v.stop()
         sink.stop()
