@@ -24,6 +24,7 @@
  * check has its own count: one whose lookups the sender controls must not
  * leave another (the From domain's DMARC record) unasked. */
 #define VERIFIER_SPF_QUERIES_MAX 128
+#define VERIFIER_FOLD_AT 78 /* RFC 5322 §2.1.1: lines SHOULD stay within 78 characters */
 
 struct verifier_job {
     uv_work_t work;
@@ -149,10 +150,51 @@ static dmarc_ctx *verifier_dmarc(dnsq *q, const struct verifier_job *j, spf_ctx 
     return d;
 }
 
+/* Received-SPF is one long line as formatted; a sender and a HELO near
+ * their limits make it pass RFC 5322's 998 octets. It is folded between its
+ * key=value pairs (the FWS RFC 7208 §9.1 allows there) to keep lines near
+ * VERIFIER_FOLD_AT; a single pair is never split. */
+static void verifier_fold(struct sbuf *h, const char *line)
+{
+    size_t col = 0;
+    int quoted = 0, depth = 0;
+    for (const char *p = line; *p; p++) {
+        char c = *p;
+        if (quoted) {
+            if (c == '\\' && p[1]) {
+                sbuf_add(h, p++, 1);
+                col++;
+                c = *p;
+            } else if (c == '"') {
+                quoted = 0;
+            }
+        } else if (c == '"') {
+            quoted = 1;
+        } else if (c == '\\' && depth && p[1]) {
+            sbuf_add(h, p++, 1);
+            col++;
+            c = *p;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && depth) {
+            depth--;
+        } else if (c == ' ' && !depth && p > line && p[-1] == ';') {
+            size_t next = strcspn(p + 1, ";");
+            if (col + 1 + next + 1 > VERIFIER_FOLD_AT) {
+                sbuf_adds(h, "\r\n\t");
+                col = 1;
+                continue;
+            }
+        }
+        sbuf_add(h, &c, 1);
+        col++;
+    }
+}
+
 static void verifier_work_cb(uv_work_t *w)
 {
     struct verifier_job *j = w->data;
-    char buf[2048];
+    char buf[4096]; /* one header part; values are at most 256 octets, quoted-pairs double them */
     struct sbuf h;
     sbuf_init(&h, 0);
     dnsq *q = dnsq_new(j->v->nameserver, (int)j->v->dns_timeout_ms);
@@ -172,8 +214,10 @@ static void verifier_work_cb(uv_work_t *w)
     const char *worst = too_many ? "permerror" : ndm ? NULL : "none";
 
     if (spf) {
-        spf_format_received(spf, buf, sizeof buf);
-        sbuf_printf(&h, "%s\r\n", buf);
+        if (spf_format_received(spf, buf, sizeof buf) < sizeof buf) { /* never a cut-off field */
+            verifier_fold(&h, buf);
+            sbuf_adds(&h, "\r\n");
+        }
     }
     sbuf_printf(&h, "Authentication-Results: %s", j->v->authserv_id);
     if (spf) {

@@ -204,6 +204,22 @@ def test_results_headers_are_well_formed(mx):
             p.unlink()
 
 
+def test_results_fit_rfc5322_lines_with_the_longest_sender_and_helo(mx):
+    """A 250-octet sender full of quoted-pairs and a 250-octet HELO: our
+    fields still keep every line under 998 octets (Received-SPF folds between
+    its pairs) and still parse."""
+    frm = '"' + '\\"' * 30 + '"@' + ".".join(["d" * 60] * 3) + ".test"
+    helo = ".".join(["h" * 60] * 4)[:250]
+    assert smtplib_send(mx.port, frm, "bob@envoi.test", b"From: a@gmail.test\r\n\r\nx\r\n", helo=helo) == {}
+    (raw,) = delivered(mx.md, 1)
+    head = raw.split(b"\r\n\r\n")[0]
+    assert max(len(l) for l in head.split(b"\r\n")) <= 998
+    m = email.message_from_bytes(raw)
+    result, _, kv = received_spf_fields(m["Received-SPF"])
+    assert result == "none" and kv["helo"] == helo and kv["identity"] == "mailfrom"
+    authres.AuthenticationResultsHeader.parse("Authentication-Results: " + our_authres(raw))
+
+
 def test_spoofed_from_fails_dmarc_recorded(mx):
     msg = b"From: ceo@spoof.test\r\nTo: bob@envoi.test\r\nSubject: wire money\r\n\r\nnow\r\n"
     assert swaks(mx.port, "ceo@spoof.test", "bob@envoi.test", msg).returncode == 0
