@@ -115,10 +115,19 @@ struct bayes_store {
  * are "unknown" until a reload succeeds). */
 int bayes_store_open(struct bayes_store *s, const char *path, char *err, size_t errsz);
 /* Checks the file: 1 reloaded (the store drops its reference to the old
- * database: readers that took one with bayes_db_ref keep it until they close it); -1 changed (or vanished) and unusable, err
- * set, the previous database stays in use; 0 nothing new. Each bad change is
- * reported once, so calling this from a timer does not repeat the error. */
+ * database; readers holding one from bayes_db_ref keep it until they close
+ * it); -1 changed (or vanished) and unusable, err set, the previous database
+ * stays in use; 0 nothing new. Each bad change is reported once, so calling
+ * this from a timer does not repeat the error. */
 int bayes_store_reload(struct bayes_store *s, char *err, size_t errsz);
+/* bayes_store_reload in two halves, so that the load (a read and a checksum
+ * pass over the whole file) can run off the event loop: bayes_store_changed
+ * is the stat part (1 changed, the new file's identity is recorded; -1
+ * vanished, reported once, err set; 0 nothing new), then bayes_db_open(path)
+ * on any thread, then bayes_store_set on the store's thread, which takes the
+ * new database's reference and drops the old one's. */
+int bayes_store_changed(struct bayes_store *s, char *err, size_t errsz);
+void bayes_store_set(struct bayes_store *s, struct bayes_db *db);
 void bayes_store_close(struct bayes_store *s);
 
 /* Training: counts in memory, then written as a database file. */

@@ -269,7 +269,7 @@ int bayes_store_open(struct bayes_store *s, const char *path, char *err, size_t 
     return bayes_store_reload(s, err, errsz) < 0 ? -1 : 0;
 }
 
-int bayes_store_reload(struct bayes_store *s, char *err, size_t errsz)
+int bayes_store_changed(struct bayes_store *s, char *err, size_t errsz)
 {
     struct stat st;
     if (stat(s->path, &st) < 0) {
@@ -289,11 +289,24 @@ int bayes_store_reload(struct bayes_store *s, char *err, size_t errsz)
     s->size = st.st_size;
     s->mtime = st.st_mtim;
     s->seen = 1;
+    return 1;
+}
+
+void bayes_store_set(struct bayes_store *s, struct bayes_db *db)
+{
+    bayes_db_close(s->db); /* the store's reference; jobs holding their own finish with it */
+    s->db = db;
+}
+
+int bayes_store_reload(struct bayes_store *s, char *err, size_t errsz)
+{
+    int rc = bayes_store_changed(s, err, errsz);
+    if (rc != 1)
+        return rc;
     struct bayes_db *db = bayes_db_open(s->path, err, errsz);
     if (!db)
         return -1;
-    bayes_db_close(s->db); /* the store's reference; jobs holding their own finish with it */
-    s->db = db;
+    bayes_store_set(s, db);
     return 1;
 }
 

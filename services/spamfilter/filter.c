@@ -84,16 +84,62 @@ const struct hop_ops spamfilter_ops = {
     .transform = spamfilter_transform,
 };
 
+/* A changed database file is read and checked on the thread pool too: the
+ * default one is 32 MB, a read and a checksum pass the loop should not wait
+ * for. Jobs keep classifying with the old database meanwhile. */
+struct spamfilter_load {
+    uv_work_t work;
+    struct spamfilter *sf;
+    struct bayes_db *db; /* filled by the worker, NULL if unusable */
+    char err[256];
+};
+
+static void spamfilter_load_work_cb(uv_work_t *w)
+{
+    struct spamfilter_load *l = w->data;
+    l->db = bayes_db_open(l->sf->db_path, l->err, sizeof l->err);
+}
+
+static void spamfilter_load_after_cb(uv_work_t *w, int status)
+{
+    struct spamfilter_load *l = w->data;
+    struct spamfilter *sf = l->sf;
+    sf->loading = 0;
+    if (l->db) {
+        bayes_store_set(&sf->store, l->db);
+        log_info("spam.db.reloaded", "path=%s", sf->db_path);
+    } else {
+        log_error("spam.db.reload-failed", "path=%s err=\"%s\" note=\"keeping the previous database\"", sf->db_path,
+                  status == UV_ECANCELED ? "cancelled" : l->err);
+    }
+    free(l);
+}
+
 static void spamfilter_reload_cb(uv_timer_t *t)
 {
     struct spamfilter *sf = t->data;
     char err[256];
-    int rc = bayes_store_reload(&sf->store, err, sizeof err);
-    if (rc == 1)
-        log_info("spam.db.reloaded", "path=%s", sf->db_path);
-    else if (rc < 0)
+    if (sf->loading)
+        return; /* the file's identity is checked again once this load is in */
+    int rc = bayes_store_changed(&sf->store, err, sizeof err);
+    if (rc < 0)
         log_error("spam.db.reload-failed", "path=%s err=\"%s\" note=\"keeping the previous database\"", sf->db_path,
                   err);
+    if (rc != 1)
+        return;
+    struct spamfilter_load *l = calloc(1, sizeof *l);
+    if (!l) {
+        log_error("spam.db.reload-failed", "path=%s err=\"out of memory\"", sf->db_path);
+        sf->store.seen = 0; /* try again at the next check */
+        return;
+    }
+    l->sf = sf;
+    l->work.data = l;
+    sf->loading = 1;
+    if (uv_queue_work(sf->loop, &l->work, spamfilter_load_work_cb, spamfilter_load_after_cb) < 0) {
+        spamfilter_load_work_cb(&l->work); /* see spamfilter_transform */
+        spamfilter_load_after_cb(&l->work, 0);
+    }
 }
 
 static void spamfilter_reload_hook(void *arg)

@@ -13,6 +13,7 @@ struct spamfilter {
     uv_timer_t reload_timer;
     struct bayes_store store;  /* store.db NULL: every verdict is "unknown" */
     uv_loop_t *loop;           /* for the classification jobs on the thread pool */
+    int loading;               /* a changed database file is being read on the pool */
 };
 
 extern const struct hop_ops spamfilter_ops;
