@@ -12,7 +12,7 @@
 #include "log.h"
 #include "net.h"
 
-#define DNS_SRV_MMSG 8
+#define DNS_SRV_MMSG 16 /* datagrams per recvmmsg (libuv takes at most 20) and per sendmmsg */
 #define DNS_SRV_UDP_OUT_MAX 4096  /* replies batched (bigger ones go alone) */
 #define DNS_SRV_UDP_QUEUED_MAX 1024 /* replies waiting for a full socket buffer */
 #if defined(__SANITIZE_ADDRESS__)
