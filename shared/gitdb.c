@@ -26,11 +26,64 @@ struct gitdb {
     int rejected; /* set by push_update_cb */
 };
 
+/* The password in url's user part: its start and length (0 when none). */
+static size_t gitdb_url_secret(const char *url, const char **secret)
+{
+    const char *auth = strstr(url, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < alen; i++) /* the last '@': a password may hold one */
+        if (auth[i] == '@')
+            at = auth + i;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon || colon + 1 == at)
+        return 0;
+    *secret = colon + 1;
+    return (size_t)(at - colon - 1);
+}
+
+const char *gitdb_url_shown(const char *url, char *out, size_t outsz)
+{
+    const char *secret;
+    size_t n = gitdb_url_secret(url, &secret);
+    if (n)
+        snprintf(out, outsz, "%.*s***%s", (int)(secret - url), url, secret + n);
+    else
+        snprintf(out, outsz, "%s", url);
+    return out;
+}
+
+/* libgit2 quotes the URL in some messages (e.g. "malformed URL '...'"):
+ * the password in it must not reach a log or a terminal. */
+static void gitdb_scrub(struct gitdb *db)
+{
+    const char *secret;
+    size_t n = gitdb_url_secret(db->url, &secret);
+    if (!n)
+        return;
+    char pw[GITDB_URL_MAX], *p, *from = db->err;
+    snprintf(pw, sizeof pw, "%.*s", (int)n, secret);
+    while ((p = strstr(from, pw))) {
+        if (n >= 3) { /* in place: "***" is not longer than what it hides */
+            memmove(p + 3, p + n, strlen(p + n) + 1);
+            memcpy(p, "***", 3);
+            from = p + 3;
+        } else {
+            memset(p, '*', n);
+            from = p + n;
+        }
+    }
+}
+
 static void gitdb_set_err(struct gitdb *db, const char *what, int rc)
 {
     const git_error *e = git_error_last();
     snprintf(db->err, sizeof db->err, "%s: %s (%d)", what, e && e->message ? e->message : "failed",
              rc);
+    gitdb_scrub(db);
 }
 
 static int gitdb_cred_cb(git_credential **out, const char *url, const char *user_from_url,

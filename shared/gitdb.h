@@ -52,5 +52,9 @@ void gitdb_head(struct gitdb *db, char out[41]);
 const char *gitdb_branch(const struct gitdb *db);
 /* The last error message (from libgit2 or gitdb). Never NULL. */
 const char *gitdb_error(const struct gitdb *db);
+/* url ("https://user:token@host/x.git#main") as it may be shown or logged:
+ * a password in the user part becomes "***". Written to out (always
+ * NUL-terminated) and returned. Pure. */
+const char *gitdb_url_shown(const char *url, char *out, size_t outsz);
 
 #endif

@@ -34,6 +34,7 @@ struct user_cli {
     int ntargets, naliases;
     char local[USERDB_LOCAL_MAX + 1];
     char stored[USERDB_PASS_MAX];   /* the hash to write */
+    char shown[1024];               /* the remote in messages: no password */
 };
 
 static void user_usage(void)
@@ -102,6 +103,7 @@ static int user_parse(struct user_cli *c, int argc, char **argv)
         fprintf(stderr, "envoi user: --remote URL is required (the configuration repository; or set ENVOI_REMOTE)\n");
         return -1;
     }
+    gitdb_url_shown(c->remote, c->shown, sizeof c->shown);
     const char *domain;
     if (needs_name && (!c->name || userdb_login_split(c->name, c->local, &domain) < 0)) {
         fprintf(stderr, "envoi user %s: %s: a user name is 1-64 of [a-z0-9._+-] (or name@domain)\n", c->verb,
@@ -220,7 +222,7 @@ static char *user_document(struct user_cli *c, const char *path)
             return NULL;
         }
     } else if (strcmp(c->verb, "add")) {
-        fprintf(stderr, "envoi user %s: no user %s in %s\n", c->verb, c->local, c->remote);
+        fprintf(stderr, "envoi user %s: no user %s in %s\n", c->verb, c->local, c->shown);
         return NULL;
     } else {
         /* Key order as the reference system wrote them; unknown keys of an
@@ -285,7 +287,7 @@ static int user_apply(struct user_cli *c, struct gitdb *db)
     int rc;
     if (!strcmp(c->verb, "del")) {
         if (access(full, F_OK) < 0) {
-            fprintf(stderr, "envoi user del: no user %s in %s\n", c->local, c->remote);
+            fprintf(stderr, "envoi user del: no user %s in %s\n", c->local, c->shown);
             return 1;
         }
         rc = gitdb_remove_file(db, path, who, "envoi@localhost", msg);
@@ -351,7 +353,7 @@ static void user_deadline(long seconds)
 static void user_said_timeout(const struct user_cli *c)
 {
     if (user_ticks)
-        fprintf(stderr, "envoi user: no answer from %s within %s s (--timeout)\n", c->remote, c->timeout);
+        fprintf(stderr, "envoi user: no answer from %s within %s s (--timeout)\n", c->shown, c->timeout);
 }
 
 static int user_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -378,14 +380,14 @@ int cmd_user(int argc, char **argv)
     struct gitdb *db = gitdb_open(&o, err, sizeof err);
     int rc = 1;
     if (!db) {
-        fprintf(stderr, "envoi user: cannot clone the configuration repository %s: %s\n", c.remote, err);
+        fprintf(stderr, "envoi user: cannot clone the configuration repository %s: %s\n", c.shown, err);
     } else if ((user_fix_unborn(dir, gitdb_branch(db)), !strcmp(c.verb, "list"))) {
         rc = user_list(db);
     } else {
         for (int attempt = 0; attempt < USER_CLI_RETRIES; attempt++) {
             int changed;
             if (attempt && gitdb_pull(db, &changed) < 0) {
-                fprintf(stderr, "envoi user: pull %s: %s\n", c.remote, gitdb_error(db));
+                fprintf(stderr, "envoi user: pull %s: %s\n", c.shown, gitdb_error(db));
                 break;
             }
             if (user_apply(&c, db))
@@ -394,15 +396,15 @@ int cmd_user(int argc, char **argv)
             if (p == 0) {
                 char head[41];
                 gitdb_head(db, head);
-                printf("envoi user %s %s: pushed %.12s to %s\n", c.verb, c.local, head, c.remote);
+                printf("envoi user %s %s: pushed %.12s to %s\n", c.verb, c.local, head, c.shown);
                 rc = 0;
                 break;
             }
             if (p != GITDB_REJECTED) {
-                fprintf(stderr, "envoi user: cannot push to %s: %s\n", c.remote, gitdb_error(db));
+                fprintf(stderr, "envoi user: cannot push to %s: %s\n", c.shown, gitdb_error(db));
                 break;
             }
-            fprintf(stderr, "envoi user: %s moved while we worked; trying again\n", c.remote);
+            fprintf(stderr, "envoi user: %s moved while we worked; trying again\n", c.shown);
         }
     }
     if (rc)

@@ -62,6 +62,7 @@ struct submission {
     int ndomains;
     long fail_ip, fail_user, fail_window_s, block_s;
     /* users.c: the database and its reloads */
+    char remote_shown[1024];       /* --remote for the logs, without a password */
     struct userdb *db;             /* current; replaced whole by a reload */
     int loaded;                    /* a database was read at least once */
     uv_timer_t poll_timer;

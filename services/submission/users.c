@@ -29,7 +29,7 @@ static void users_pull(struct submission *sm, int loaded, const char *head)
     sm->next = NULL;
     sm->err[0] = '\0';
     if (!sm->git) {
-        struct gitdb_opts o = {.remote = sm->remote, .dir = sm->clone_dir, .ssh_key = sm->ssh_key};
+        struct gitdb_opts o = {.remote = sm->remote_shown, .dir = sm->clone_dir, .ssh_key = sm->ssh_key};
         sm->git = gitdb_open(&o, sm->err, sizeof sm->err);
         if (!sm->git)
             return;
@@ -95,9 +95,9 @@ static void users_take(struct submission *sm, const char *event)
     char q[600];
     metrics_inc("envoi_users_pull_total", sm->err[0] ? "result=\"error\"" : "result=\"ok\"");
     if (sm->err[0] && (sm->loaded || sm->next))
-        log_warn("users.pull.failed", "remote=%s err=%s", sm->remote, log_quote(q, sizeof q, sm->err, strlen(sm->err)));
+        log_warn("users.pull.failed", "remote=%s err=%s", sm->remote_shown, log_quote(q, sizeof q, sm->err, strlen(sm->err)));
     else if (sm->err[0])
-        log_error("users.load.failed", "remote=%s err=%s retry_in=%lds", sm->remote,
+        log_error("users.load.failed", "remote=%s err=%s retry_in=%lds", sm->remote_shown,
                   log_quote(q, sizeof q, sm->err, strlen(sm->err)), sm->poll_s);
     if (sm->next) {
         int before = userdb_count(sm->db);
@@ -108,7 +108,7 @@ static void users_take(struct submission *sm, const char *event)
         sm->loaded = 1;
         memcpy(sm->head, sm->next_head, sizeof sm->head);
         pthread_mutex_unlock(&sm->mu);
-        log_info(event, "remote=%s users=%d before=%d skipped=%d head=%.12s", sm->remote, userdb_count(sm->db),
+        log_info(event, "remote=%s users=%d before=%d skipped=%d head=%.12s", sm->remote_shown, userdb_count(sm->db),
                  before, sm->next_skipped, sm->head[0] ? sm->head : "none");
         metrics_set("envoi_users", NULL, userdb_count(sm->db));
         metrics_set("envoi_users_skipped", NULL, sm->next_skipped);
@@ -146,7 +146,7 @@ static void users_poll_cb(uv_timer_t *t)
     struct submission *sm = t->data;
     uint64_t ms = (uint64_t)sm->poll_s * 1000;
     if (sm->busy && uv_now(sm->loop) - sm->busy_since >= ms)
-        log_warn("users.pull.slow", "remote=%s running_for=%llus", sm->remote,
+        log_warn("users.pull.slow", "remote=%s running_for=%llus", sm->remote_shown,
                  (unsigned long long)(uv_now(sm->loop) - sm->busy_since) / 1000);
     users_start(sm);
 }
@@ -171,6 +171,7 @@ static void users_shutdown_cb(void *arg)
 
 int users_init(struct submission *sm)
 {
+    gitdb_url_shown(sm->remote, sm->remote_shown, sizeof sm->remote_shown);
     if (!(sm->db = userdb_new()) || pthread_mutex_init(&sm->mu, NULL) != 0)
         return -1;
     pthread_condattr_t ca;
@@ -206,7 +207,7 @@ int users_init(struct submission *sm)
     if (done)
         users_take(sm, "users.load");
     else
-        log_error("users.load.failed", "remote=%s err=\"no answer within %ds; still trying\"", sm->remote,
+        log_error("users.load.failed", "remote=%s err=\"no answer within %ds; still trying\"", sm->remote_shown,
                   USERS_START_WAIT_MS / 1000);
     uv_timer_init(sm->loop, &sm->poll_timer);
     sm->poll_timer.data = sm;
@@ -229,7 +230,7 @@ void users_free(struct submission *sm)
         if (stuck) {
             /* Blocked in the network: exit leaves it behind; what it uses
              * (sm->git, sm->next) must stay. */
-            log_warn("users.pull.abandoned", "remote=%s running_for=%llus", sm->remote,
+            log_warn("users.pull.abandoned", "remote=%s running_for=%llus", sm->remote_shown,
                      (unsigned long long)(uv_now(sm->loop) - sm->busy_since) / 1000);
             pthread_detach(sm->puller);
         } else {

@@ -411,6 +411,28 @@ def test_envoi_user_errors(envoi, tmp_path, repo):
     assert PASSWORDS["alice"] not in r.stdout
 
 
+def test_remote_password_never_shown(envoi, tmp_path, start_service, free_port, sub_cert):
+    """An https remote authenticates with a token in its URL: envoi user and
+    the service name the remote, never the token (libgit2 quotes the URL in
+    some of its own messages too)."""
+    token = "s3cret-t0ken"
+    urls = ["http://oauth2:%s@127.0.0.1:%d/config.git" % (token, free_port()),
+            "https://oauth2:%s@x@127.0.0.1:%d/config.git" % (token, free_port())]  # malformed: quoted back
+    for url in urls:
+        r = envoi("user", "add", "zed", "--remote", url, "--password", "x")
+        assert r.returncode == 1 and "cannot clone" in r.stderr, r.stderr
+        assert token not in r.stderr + r.stdout and "oauth2:***@" in r.stderr, r.stderr
+    assert "malformed URL 'https://oauth2:***@127.0.0.1" in r.stderr, r.stderr  # libgit2's own words, scrubbed
+    p465 = free_port()
+    svc = start_service("submission", "--listen-tls", "127.0.0.1:%d" % p465, "--listen", "127.0.0.1:%d" % free_port(),
+                        "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", urls[1],
+                        "--clone-dir", tmp_path / "clone", "--poll", "1", "--domain", HOST,
+                        "--destination", "127.0.0.1:%d" % free_port(), ready_port=p465)
+    log = svc.stderr_text()
+    assert "msg=users.load.failed" in log, log
+    assert token not in log and "oauth2:***@" in log, log
+
+
 def test_service_refuses_to_start_without_tls_or_remote(tmp_path, sub_cert):
     base = [str(BIN / "submission"), "--listen", "127.0.0.1:1", "--destination", "127.0.0.1:2", "-n"]
     r = subprocess.run(base + ["--remote", "file:///x"], capture_output=True, text=True, timeout=10)
