@@ -7,6 +7,18 @@
 #include <string.h>
 
 static const unsigned char proxy_sig2[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+static const unsigned char proxy_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* An IPv6 source is written as text; an IPv4-mapped one (::ffff:a.b.c.d) as
+ * plain IPv4, the way a direct connection's peer is written (net.c), so SPF
+ * and the per-address limit see one client as one address. */
+static void proxy_src6(const unsigned char *a, char *out, size_t len)
+{
+    if (!memcmp(a, proxy_mapped, sizeof proxy_mapped))
+        inet_ntop(AF_INET, a + 12, out, (socklen_t)len);
+    else
+        inet_ntop(AF_INET6, a, out, (socklen_t)len);
+}
 
 static enum proxy_rc proxy_v1(const unsigned char *buf, size_t len, size_t *consumed, struct proxy_info *out)
 {
@@ -32,9 +44,13 @@ static enum proxy_rc proxy_v1(const unsigned char *buf, size_t len, size_t *cons
         return PROXY_BAD;
     unsigned char a[16];
     int fam = !strcmp(proto, "TCP4") ? AF_INET : !strcmp(proto, "TCP6") ? AF_INET6 : 0;
-    if (!fam || inet_pton(fam, src, a) != 1 || inet_pton(fam, dst, a) != 1)
+    unsigned char d[16];
+    if (!fam || inet_pton(fam, src, a) != 1 || inet_pton(fam, dst, d) != 1)
         return PROXY_BAD;
-    snprintf(out->src, sizeof out->src, "%s", src);
+    if (fam == AF_INET6)
+        proxy_src6(a, out->src, sizeof out->src);
+    else
+        snprintf(out->src, sizeof out->src, "%s", src);
     return PROXY_OK;
 }
 
@@ -61,7 +77,7 @@ static enum proxy_rc proxy_v2(const unsigned char *buf, size_t len, size_t *cons
     } else if ((fam >> 4) == 0x2) {
         if (hlen < 36)
             return PROXY_BAD;
-        inet_ntop(AF_INET6, buf + 16, out->src, sizeof out->src);
+        proxy_src6(buf + 16, out->src, sizeof out->src);
     }
     return PROXY_OK;
 }

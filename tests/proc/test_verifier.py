@@ -516,11 +516,13 @@ def test_proxy_protocol(tmp_path, zone):
         sink.stop()
 
 
-def proxy_v2(src, dst="127.0.0.1", sport=40000, dport=25, udp=False):
-    """A PROXY protocol v2 header (HAProxy's binary form) for IPv4."""
-    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
-    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x12 if udp else 0x11]) + struct.pack("!H", len(body)) +
-            body)
+def proxy_v2(src, dst=None, sport=40000, dport=25):
+    """A PROXY protocol v2 header (HAProxy's binary form), IPv4 or IPv6."""
+    fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+    dst = dst or ("::1" if fam == socket.AF_INET6 else "127.0.0.1")
+    body = socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) + struct.pack("!HH", sport, dport)
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x21 if fam == socket.AF_INET6 else 0x11]) +
+            struct.pack("!H", len(body)) + body)
 
 
 def test_connection_limit_counts_clients_behind_the_balancer(tmp_path, zone):
@@ -543,6 +545,7 @@ def test_connection_limit_counts_clients_behind_the_balancer(tmp_path, zone):
         assert connect(proxy_v2("192.0.2.1")).startswith(b"220")
         assert connect(b"PROXY TCP4 192.0.2.1 127.0.0.1 40001 25\r\n").startswith(b"421 4.7.0")
         assert connect(proxy_v2("192.0.2.1")).startswith(b"421 4.7.0")
+        assert connect(proxy_v2("::ffff:192.0.2.1")).startswith(b"421 4.7.0")  # the same client
         assert "client=192.0.2.1" in v.text()
     finally:
         for c in conns:
@@ -560,6 +563,10 @@ def test_proxy_v2_and_v1_unknown_from_trusted_balancer(tmp_path, zone):
         msg = b"From: alice@gmail.test\r\nSubject: v2\r\n\r\nx\r\n"
         for header, client, spf in ((proxy_v2("10.77.0.25"), "10.77.0.25", "pass"),
                                     (proxy_v2("192.0.2.77"), "192.0.2.77", "fail"),
+                                    (proxy_v2("2001:db8::25"), '"2001:db8::25"', "fail"),
+                                    # IPv4-mapped: the IPv4 client it is, as on a direct connection
+                                    (proxy_v2("::ffff:10.77.0.25"), "10.77.0.25", "pass"),
+                                    (b"PROXY TCP6 ::ffff:10.77.0.25 ::1 40000 25\r\n", "10.77.0.25", "pass"),
                                     (b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00", "127.0.0.1", "pass"),
                                     (b"PROXY UNKNOWN\r\n", "127.0.0.1", "pass")):
             c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
@@ -575,6 +582,7 @@ def test_proxy_v2_and_v1_unknown_from_trusted_balancer(tmp_path, zone):
             c.close()
             h = header_block(delivered(tmp_path / "md", 1)[0])
             assert "client-ip=%s;" % client in h and "Received-SPF: %s" % spf in h, h
+            assert "(envoi verifier)" in h and "(%s)\r\n\tby mx.envoi.test" % client.strip('"') in h, h
             for p in (tmp_path / "md").rglob("new/*"):
                 p.unlink()
     finally:
