@@ -5,8 +5,16 @@
 
 #include "verifier.h"
 
+#include <stdlib.h>
+
+/* Checks block a worker thread on DNS for as long as the sender's DNS takes.
+ * libuv's default of four workers would let four slow senders stall every
+ * message; this many lets the quick ones through meanwhile. */
+#define VERIFIER_WORKERS "64"
+
 int main(int argc, char **argv)
 {
+    setenv("UV_THREADPOOL_SIZE", VERIFIER_WORKERS, 0); /* before libuv's pool starts; an operator's value wins */
     struct hop_conf hc = {0};
     struct verifier v = {0};
     struct hop_policy pol = {.refuse_routes = 1};

@@ -695,6 +695,36 @@ def test_sigterm_does_not_wait_for_every_query_of_a_silent_resolver(tmp_path):
         dead.close()
 
 
+def test_slow_senders_do_not_hold_up_everyone(tmp_path, zone):
+    """Checks wait on DNS on worker threads. Six messages whose sender's DNS
+    never answers must not take every worker (libuv's default is four): a
+    message from a well-behaved sender meanwhile is checked at once."""
+    sink, v = start(tmp_path, zone, "--dns-timeout", "2000")
+    slow = []
+    try:
+        for i in range(6):
+            c = socket.create_connection(("127.0.0.1", v.port), timeout=30)
+            f = c.makefile("rb")
+            f.readline()
+            c.sendall(b"EHLO h.slow.test\r\nMAIL FROM:<x@slow.test>\r\nRCPT TO:<bob@envoi.test>\r\nDATA\r\n")
+            line = b""
+            while not line.startswith(b"354"):
+                line = f.readline()
+            c.sendall(b"From: x@slow.test\r\nSubject: slow %d\r\n\r\nx\r\n.\r\n" % i)
+            slow.append((c, f))
+        time.sleep(0.3)  # all six are waiting on their first query
+        t0 = time.time()
+        assert smtplib_send(v.port, "alice@gmail.test", "bob@envoi.test", b"From: alice@gmail.test\r\n\r\nx\r\n") == {}
+        assert time.time() - t0 < 2.5, "a quick message waited for a worker"
+        for c, f in slow:  # and the slow ones still get their answer
+            assert f.readline().startswith(b"250")
+            c.close()
+        assert len(delivered(tmp_path / "md", 7)) == 7
+    finally:
+        v.stop()
+        sink.stop()
+
+
 def test_connection_limit_per_client(tmp_path, zone):
     sink, v = start(tmp_path, zone, "--max-per-ip", "2")
     try:
