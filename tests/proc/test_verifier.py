@@ -52,6 +52,8 @@ def zone(rsa_key):
         "_dmarc.late.test": [{"TXT": "v=DMARC1; p=reject"}],
         "sel._domainkey.late.test": ["TIMEOUT"],  # the key cannot be fetched now
         "sloppy.test": [{"TXT": "v=spf1 ip4:127.0.0.1 bogus:mechanism -all"}],
+        "_dmarc.sampled.test": [{"TXT": "v=DMARC1; p=reject; pct=0"}],
+        "_dmarc.parent.test": [{"TXT": "v=DMARC1; p=none; sp=reject"}],
         # a sender's own record that costs the most RFC 7208 allows: 10 mx
         # terms of 10 hosts each (110 queries), none matching
         "greedy.test": [{"TXT": "v=spf1 " + " ".join("mx:m%d.greedy.test" % i for i in range(10)) + " -all"}],
@@ -257,6 +259,34 @@ def test_dkim_key_timeout_is_temperror_not_a_dmarc_reject(tmp_path, zone, rsa_ke
         # the same domain without a signature still fails and is refused
         msg = b"From: ceo@late.test\r\nSubject: s\r\n\r\nbody\r\n"
         assert b"550 5.7.1" in swaks(v.port, "ceo@late.test", "bob@envoi.test", msg).stdout
+    finally:
+        v.stop()
+        sink.stop()
+
+
+def test_dmarc_reject_only_for_reject_dispositions(tmp_path, zone):
+    """--dmarc-reject refuses exactly the failures whose disposition is
+    reject: p=quarantine, pct=0 (sampled out: reject becomes quarantine,
+    RFC 7489 §6.6.4) and an organizational domain's own p=none pass through;
+    a subdomain under sp=reject (organizational domain found with the Public
+    Suffix List's default rule for .test) is refused."""
+    sink, v = start(tmp_path, zone, "--dmarc-reject")
+    try:
+        def send(author):
+            msg = b"From: " + author.encode() + b"\r\nSubject: s\r\n\r\nx\r\n"
+            return swaks(v.port, "x@spoof.test", "bob@envoi.test", msg).stdout  # SPF fails, no DKIM
+
+        for author, disposition in (("a@relaxed.test", "p=quarantine dis=quarantine"),
+                                    ("a@sampled.test", "p=reject dis=quarantine"),
+                                    ("a@parent.test", "p=none dis=none")):
+            assert b"<** " not in send(author), author
+            h = header_block(delivered(tmp_path / "md", 1)[0])
+            assert "dmarc=fail (%s) header.from=%s" % (disposition, author.split("@")[1]) in h, h
+            for p in (tmp_path / "md").rglob("new/*"):
+                p.unlink()
+        assert b"<** 550 5.7.1" in send("a@mail.news.parent.test")
+        assert b"<** 550 5.7.1" in send("a@spoof.test")
+        assert delivered(tmp_path / "md", timeout=0.3) == []
     finally:
         v.stop()
         sink.stop()
