@@ -33,6 +33,7 @@ struct verifier_job {
     char *msg;
     size_t len;
     char ip[64], helo[256], from[300], id[32];
+    char dns_helo[256], dns_from[330]; /* the same with A-labels (RFC 8616), for SPF */
     uint64_t deadline_ns; /* uv_hrtime() past the hop's --timeout: the result would be thrown away */
     /* results, filled by the worker */
     char *headers;
@@ -62,7 +63,7 @@ static spf_ctx *verifier_spf(dnsq *q, const struct verifier_job *j, const char *
     spf_ctx *c = spf_new();
     if (!c)
         return NULL;
-    spf_begin(c, j->ip, sender, j->helo, j->v->authserv_id);
+    spf_begin(c, j->ip, sender, j->dns_helo, j->v->authserv_id);
     while (spf_step(c) == SPF_NEED_DNS) {
         dnsq_answer a;
         verifier_dns(j->v, q, &budget, j->deadline_ns, spf_query_name(c), spf_query_type(c), &a);
@@ -191,6 +192,38 @@ static void verifier_fold(struct sbuf *h, const char *line)
     }
 }
 
+/* name with A-labels into out (which may be name itself) when it has
+ * U-labels and converts; otherwise name as it is: a name that does not
+ * convert is looked up as sent and finds nothing, a degraded result. */
+static const char *verifier_ascii(const char *name, char *out, size_t outlen)
+{
+    char tmp[VERIFIER_DOMAIN_MAX];
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p >= 0x80) {
+            if (verifier_alabels(name, tmp, sizeof tmp) < 0 || strlen(tmp) >= outlen)
+                break;
+            memmove(out, tmp, strlen(tmp) + 1);
+            return out;
+        }
+    if (out != name)
+        snprintf(out, outlen, "%s", name);
+    return out;
+}
+
+/* The HELO name and the MAIL FROM domain as DNS wants them (RFC 8616 §4). */
+static void verifier_dns_names(struct verifier_job *j)
+{
+    verifier_ascii(j->helo, j->dns_helo, sizeof j->dns_helo);
+    const char *at = strrchr(j->from, '@');
+    char dom[VERIFIER_DOMAIN_MAX];
+    if (!at || strlen(at + 1) >= sizeof dom) {
+        snprintf(j->dns_from, sizeof j->dns_from, "%s", j->from);
+        return;
+    }
+    verifier_ascii(at + 1, dom, sizeof dom);
+    snprintf(j->dns_from, sizeof j->dns_from, "%.*s@%s", (int)(at - j->from), j->from, dom);
+}
+
 static void verifier_work_cb(uv_work_t *w)
 {
     struct verifier_job *j = w->data;
@@ -198,7 +231,8 @@ static void verifier_work_cb(uv_work_t *w)
     struct sbuf h;
     sbuf_init(&h, 0);
     dnsq *q = dnsq_new(j->v->nameserver, (int)j->v->dns_timeout_ms);
-    spf_ctx *spf = q ? verifier_spf(q, j, j->from) : NULL;
+    verifier_dns_names(j);
+    spf_ctx *spf = q ? verifier_spf(q, j, j->dns_from) : NULL;
     spf_ctx *spf_helo = q && j->from[0] ? verifier_spf(q, j, NULL) : NULL;
     struct dkim_verify *dk = q ? verifier_dkim(q, j) : NULL;
     /* Every author domain is checked (from.c); the message has as much
@@ -210,7 +244,7 @@ static void verifier_work_cb(uv_work_t *w)
         ndm = 0; /* checking some would let the forged one hide behind the others */
     dmarc_ctx *dm[VERIFIER_FROM_DOMAINS_MAX] = {0};
     for (int i = 0; q && i < ndm; i++)
-        dm[i] = verifier_dmarc(q, j, spf, dk, doms[i]);
+        dm[i] = verifier_dmarc(q, j, spf, dk, verifier_ascii(doms[i], doms[i], sizeof doms[i]));
     const char *worst = too_many ? "permerror" : ndm ? NULL : "none";
 
     if (spf) {

@@ -42,6 +42,11 @@ const char *verifier_check_rcpt(void *arg, const struct hop_info *info, const ch
  * gets the number of addresses seen. Returns how many domains. (from.c) */
 int verifier_from_domains(const char *msg, size_t len, char (*out)[VERIFIER_DOMAIN_MAX], int max, int *naddr);
 
+/* A domain name with every U-label turned into its A-label (Punycode,
+ * ASCII lower-cased), for DNS. 0, or -1 if it is not valid UTF-8 or does not
+ * fit (out is then unusable). (idn.c) */
+int verifier_alabels(const char *in, char *out, size_t outlen);
+
 /* hdr_filter drop callback: 1 for an arriving field that claims to be ours
  * (Authentication-Results or Received-SPF naming our authserv-id, any
  * X-Spamtacus*), which can only be a forgery (strip.c). */

@@ -53,6 +53,9 @@ def zone(rsa_key):
         "sel._domainkey.late.test": ["TIMEOUT"],  # the key cannot be fetched now
         "sloppy.test": [{"TXT": "v=spf1 ip4:127.0.0.1 bogus:mechanism -all"}],
         "_dmarc.sampled.test": [{"TXT": "v=DMARC1; p=reject; pct=0"}],
+        # bücher.test, published (as DNS must) under its A-label
+        "xn--bcher-kva.test": [{"TXT": "v=spf1 ip4:127.0.0.1 -all"}],
+        "_dmarc.xn--bcher-kva.test": [{"TXT": "v=DMARC1; p=reject"}],
         "_dmarc.parent.test": [{"TXT": "v=DMARC1; p=none; sp=reject"}],
         # a sender's own record that costs the most RFC 7208 allows: 10 mx
         # terms of 10 hosts each (110 queries), none matching
@@ -96,7 +99,7 @@ def header_block(raw):
 
 def our_authres(raw):
     """Our Authentication-Results value, unfolded (the first one: ours is on top)."""
-    return " ".join(email.message_from_bytes(raw).get_all("Authentication-Results")[0].split())
+    return " ".join(str(email.message_from_bytes(raw).get_all("Authentication-Results")[0]).split())
 
 
 def signed(rsa_key, body=b"Hello Bob\r\n"):
@@ -287,6 +290,28 @@ def test_dmarc_reject_only_for_reject_dispositions(tmp_path, zone):
         assert b"<** 550 5.7.1" in send("a@mail.news.parent.test")
         assert b"<** 550 5.7.1" in send("a@spoof.test")
         assert delivered(tmp_path / "md", timeout=0.3) == []
+    finally:
+        v.stop()
+        sink.stop()
+
+
+def test_internationalized_domains_checked_under_their_a_labels(tmp_path, zone):
+    """SMTPUTF8 mail from bücher.test: SPF and DMARC are looked up under
+    xn--bcher-kva.test (RFC 8616), so the real sender passes, and a forged
+    U-label author of that p=reject domain fails (before: no DMARC result at
+    all, so --dmarc-reject let it through)."""
+    assert "bücher".encode("idna") == b"xn--bcher-kva"
+    sink, v = start(tmp_path, zone, "--dmarc-reject")
+    try:
+        msg = "From: Ålice <ålice@bücher.test>\r\nSubject: grüße\r\n\r\nhallo\r\n".encode()
+        assert smtplib_send(v.port, "ålice@bücher.test", "bob@envoi.test", msg) == {}
+        raw = delivered(tmp_path / "md", 1)[0]
+        ar = our_authres(raw)
+        assert "spf=pass" in ar and "dmarc=pass (p=reject dis=none) header.from=xn--bcher-kva.test" in ar, ar
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            smtplib_send(v.port, "ceo@spoof.test", "bob@envoi.test",
+                         "From: ceo@bücher.test\r\nSubject: pay\r\n\r\nnow\r\n".encode())
+        assert e.value.smtp_code == 550
     finally:
         v.stop()
         sink.stop()
