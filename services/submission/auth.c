@@ -20,6 +20,7 @@ struct submit_auth {
     struct submission *sm;
     struct hop_auth *a;
     char login[256], ip[64];
+    char ipkey[THROTTLE_KEY_MAX]; /* the client as the throttle and the in-flight bound count it */
     char local[USERDB_LOCAL_MAX + 1];
     char domain[256];        /* from the login, "" when bare */
     int known, domain_ok, ok;
@@ -75,6 +76,15 @@ static struct submit_auth *auth_prepare(struct submission *sm, const char *user,
         auth_log("auth.unavailable", client_ip, user, "reason=no-user-database");
         return NULL;
     }
+    int same = 0;
+    for (int i = 0; i < sm->ninflight; i++)
+        same += !strcmp(sm->inflight[i]->ipkey, ipkey);
+    if (sm->ninflight >= AUTH_INFLIGHT_MAX || same >= AUTH_INFLIGHT_PER_CLIENT) {
+        snprintf(detail, sizeof detail, "reason=busy in_flight=%d from_client=%d", sm->ninflight, same);
+        auth_log("auth.unavailable", client_ip, user, detail);
+        metrics_inc("envoi_auth_busy_total", NULL);
+        return NULL;
+    }
     struct submit_auth *sa = calloc(1, sizeof *sa);
     if (!sa || !(sa->pass = malloc(strlen(pass) + 1))) {
         free(sa);
@@ -100,8 +110,21 @@ static struct submit_auth *auth_prepare(struct submission *sm, const char *user,
         auth_log("auth.unavailable", client_ip, user, "reason=out-of-memory");
         return NULL;
     }
+    memcpy(sa->ipkey, ipkey, sizeof ipkey);
+    sm->inflight[sm->ninflight++] = sa;
     *rc = 0;
     return sa;
+}
+
+/* Loop thread: sa's check is over. */
+static void auth_unlist(struct submit_auth *sa)
+{
+    struct submission *sm = sa->sm;
+    for (int i = 0; i < sm->ninflight; i++)
+        if (sm->inflight[i] == sa) {
+            sm->inflight[i] = sm->inflight[--sm->ninflight];
+            return;
+        }
 }
 
 /* Any thread. */
@@ -132,8 +155,7 @@ static int auth_finish(struct submit_auth *sa)
         return 1;
     }
     uint64_t now = uv_now(sm->loop);
-    char ipkey[THROTTLE_KEY_MAX];
-    uint64_t bip = throttle_fail(&sm->by_ip, throttle_client_key(sa->ip, ipkey), now);
+    uint64_t bip = throttle_fail(&sm->by_ip, sa->ipkey, now);
     /* Only real users have a per-user count: made-up names would only crowd
      * the table. */
     uint64_t bus = sa->known ? throttle_fail(&sm->by_user, sa->local, now) : 0;
@@ -157,6 +179,7 @@ static void auth_work_cb(uv_work_t *w)
 static void auth_after_cb(uv_work_t *w, int status)
 {
     struct submit_auth *sa = w->data;
+    auth_unlist(sa);
     int rc = auth_finish(sa);
     hop_auth_done(sa->a, rc, rc == 1 ? sa->canon : NULL);
     auth_free(sa);

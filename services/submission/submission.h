@@ -49,6 +49,17 @@ const char *throttle_client_key(const char *ip, char out[THROTTLE_KEY_MAX]);
 /* Forgets key's failures (not its strikes). */
 void throttle_clear(struct throttle *t, const char *key);
 
+/* ---- auth.c: password checks in flight ---- */
+
+/* Each check is an argon2id hash (tens of ms, 64 MiB) on libuv's small pool,
+ * which also serves the next hop's name lookups: AUTH lines are cheap to
+ * send, so how many may wait is bounded, per client (address, or /64) and in
+ * all. Past either bound the answer is 454 at once, without hashing. */
+#define AUTH_INFLIGHT_MAX 32
+#define AUTH_INFLIGHT_PER_CLIENT 4
+
+struct submit_auth;
+
 /* ---- the service ---- */
 
 struct submission {
@@ -85,6 +96,8 @@ struct submission {
     char err[512];
     /* auth.c, submit.c */
     struct throttle by_ip, by_user;
+    struct submit_auth *inflight[AUTH_INFLIGHT_MAX];
+    int ninflight;
     char reply[USERDB_ADDR_MAX + 128];
 };
 

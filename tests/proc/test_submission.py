@@ -492,6 +492,26 @@ def test_failed_logins_answer_ever_more_slowly(lab, sub_cert):
     s.quit()
 
 
+def test_auth_flood_from_one_client_is_bounded(lab, sub_cert):
+    """Twenty AUTH lines sent at once from one address: at most four
+    password checks run for it; the rest get 454 at once instead of queueing
+    argon2id work in front of everybody else, who still logs in."""
+    l = lab()
+    conns = [smtps(l.p465, sub_cert.ca, source="127.0.0.21") for _ in range(20)]
+    blob = base64.b64encode(b"\0alice\0wrong").decode()
+    for s in conns:
+        s.send("AUTH PLAIN %s\r\n" % blob)
+    codes = [s.getreply()[0] for s in conns]
+    for s in conns:
+        s.close()
+    # sent within a millisecond or two, each check taking tens: most are refused
+    assert set(codes) <= {535, 454} and codes.count(454) >= 1, codes
+    assert try_plain(l.p465, sub_cert.ca, "alice", PASSWORDS["alice"], source="127.0.0.22") == 235
+    log = l.svc.stderr_text()
+    assert "reason=busy" in log and "from_client=4" in log
+    assert metrics(l.admin)["envoi_auth_busy_total"] == codes.count(454)
+
+
 def test_throttle_per_user(lab, sub_cert):
     l = lab("--auth-max-fail-user", "3", "--auth-block", "30")
     ca = sub_cert.ca
