@@ -163,6 +163,9 @@ static void admin_accept_cb(uv_stream_t *server, int status)
         admin_conn_close(c);
         return;
     }
+    /* From now, not from the start of this loop pass: after a long pass
+     * the cached time is old and the probe would be cut off unread. */
+    uv_update_time(server->loop);
     uv_timer_start(&c->timer, admin_timeout_cb, ADMIN_TIMEOUT_MS, 0);
     uv_read_start((uv_stream_t *)&c->tcp, admin_alloc_cb, admin_read_cb);
 }

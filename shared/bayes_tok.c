@@ -8,6 +8,7 @@
  * hashed with its context prefix ("s:" subject, "from:" header...) while it
  * is read, so no string is ever built; the set of a message's distinct
  * hashes is what training and scoring use. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,10 +34,8 @@ enum { C_OTHER = 0, C_LETTER = 1, C_DIGIT = 2, C_JOIN_L = 3, C_JOIN_D = 4 };
 /* C_JOIN_*: may continue a run of that class but does not start one. */
 static unsigned char cls[256];
 
-static void init_classes(void)
+static void fill_classes(void)
 {
-    if (cls['a'])
-        return;
     for (int c = 'a'; c <= 'z'; c++)
         cls[c] = cls[c - 32] = C_LETTER;
     for (int c = 0x80; c < 0x100; c++)
@@ -46,6 +45,14 @@ static void init_classes(void)
     cls['$'] = C_DIGIT;
     cls['\''] = cls['-'] = C_JOIN_L;
     cls['.'] = cls[','] = cls['%'] = C_JOIN_D;
+}
+
+/* Once per process, whichever thread gets here first: the spam filter
+ * tokenises on several threadpool workers at the same time. */
+static void init_classes(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fill_classes);
 }
 
 struct bayes_tok {

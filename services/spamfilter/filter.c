@@ -171,9 +171,6 @@ int spamfilter_init(struct spamfilter *sf, uv_loop_t *loop)
         log_info("spam.db.loaded", "path=%s spam=%u ham=%u tokens=%llu", sf->db_path, nspam, nham,
                  (unsigned long long)ntok);
     }
-    /* The tokenizer fills its character table on first use, unguarded: do
-     * that here, before any worker thread can race on it. */
-    bayes_tok_free(bayes_tok_new(BAYES_TOK_DEFAULT));
     sf->loop = loop;
     uv_timer_init(loop, &sf->reload_timer);
     sf->reload_timer.data = sf;

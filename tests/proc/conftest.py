@@ -22,6 +22,7 @@ Fixtures:
                                    .ssl_context(), and .other_ca (an unrelated CA).
 """
 
+import fcntl
 import os
 import pathlib
 import signal
@@ -60,6 +61,14 @@ def free_port():
     return _free_port
 
 
+def _append_only(f):
+    """The service shares f's open file description, offset included, and
+    _read() seeks: with O_APPEND its writes still go to the end instead of
+    over earlier output."""
+    fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fcntl.fcntl(f.fileno(), fcntl.F_GETFL) | os.O_APPEND)
+    return f
+
+
 class Service:
     """A service binary started by a test. stderr goes to a temporary file so
     a chatty service can never block on a full pipe."""
@@ -70,8 +79,8 @@ class Service:
             pytest.fail(f"{path} missing: run `make` first")
         self.name = name
         self.args = [str(a) for a in args]
-        self._err = tempfile.TemporaryFile()
-        self._out = tempfile.TemporaryFile()
+        self._err = _append_only(tempfile.TemporaryFile())
+        self._out = _append_only(tempfile.TemporaryFile())
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(

@@ -1,5 +1,6 @@
 """Process-level tests of the hop contract: real clients (swaks, smtplib, raw
 sockets) -> spamfilter (a hop) -> envoi sink, all on loopback."""
+import fcntl
 import glob
 import os
 import signal
@@ -37,7 +38,11 @@ def wait_port(port, proc, timeout=10):
 
 class Proc:
     def __init__(self, argv, port, logpath):
+        # O_APPEND: the service shares this open file (and its offset) and
+        # text() seeks to read; without it the service would go on writing
+        # where text() left the offset, over its own earlier lines.
         self.log = open(logpath, "w+b")
+        fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL, fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL) | os.O_APPEND)
         self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
         self.port = port
         wait_port(port, self.p)
