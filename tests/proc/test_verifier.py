@@ -433,6 +433,25 @@ def test_postmaster_and_local_users_accepted(mx):
     assert len(delivered(mx.md, 3)) == 3
 
 
+def test_unknown_user_answer_comes_from_downstream(zone, smtp_server, tmp_path):
+    """We accept our domains; whether the user exists is the next hop's
+    answer, relayed as it gave it (aiosmtpd here, refusing one user)."""
+    peer = smtp_server(rcpt_reply={"nobody@envoi.test": "550 5.1.1 No such user here"})
+    port = free_port()
+    v = Proc([os.path.join(BIN, "verifier"), "--listen", "127.0.0.1:%d" % port, "--destination", peer.addr,
+              "--domain", "mx.envoi.test", "--recipient-domain", "envoi.test",
+              "--nameserver", "127.0.0.1:%d" % zone.port], port, tmp_path / "verifier.log")
+    try:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.gmail.test", timeout=10) as s:
+            s.ehlo()
+            assert s.mail("alice@gmail.test")[0] == 250
+            assert s.rcpt("nobody@envoi.test") == (550, b"5.1.1 No such user here")
+            assert s.rcpt("bob@envoi.test")[0] == 250
+            assert s.data(b"From: alice@gmail.test\r\nSubject: s\r\n\r\nx\r\n")[0] == 250
+    finally:
+        v.stop()
+
+
 def test_forged_results_are_stripped(mx):
     msg = (b"Authentication-Results: mx.envoi.test; spf=pass smtp.mailfrom=ceo@spoof.test\r\n"
            b"Authentication-Results: other.test; dkim=pass\r\n"
