@@ -23,8 +23,8 @@ static int submission_validate(struct submission *sm, const struct hop_conf *hc)
         log_error("config", "err=\"--remote URL is required (the configuration repository with users/)\"");
         return -1;
     }
-    if (sm->poll_s <= 0 || sm->fail_ip <= 0 || sm->fail_user <= 0 || sm->fail_window_s <= 0 || sm->block_s <= 0) {
-        log_error("config", "err=\"--poll and the --auth-* limits must be positive\"");
+    if (sm->poll_s <= 0 || sm->pull_timeout_s <= 0 || sm->fail_ip <= 0 || sm->fail_user <= 0 || sm->fail_window_s <= 0 || sm->block_s <= 0) {
+        log_error("config", "err=\"--poll, --pull-timeout and the --auth-* limits must be positive\"");
         return -1;
     }
     for (int i = 0; i < sm->user_domains.n; i++)
@@ -45,6 +45,7 @@ int main(int argc, char **argv)
         {"clone-dir", CONF_STR, &sm.clone_dir, "/var/lib/envoi/submission/config", "local clone of --remote"},
         {"ssh-key", CONF_STR, &sm.ssh_key, NULL, "private key for an ssh:// remote"},
         {"poll", CONF_INT, &sm.poll_s, "30", "seconds between pulls of --remote (also on SIGHUP)"},
+        {"pull-timeout", CONF_INT, &sm.pull_timeout_s, "60", "seconds a pull may take before it is interrupted"},
         {"user-domain", CONF_LIST, &sm.user_domains, NULL, "mail domain of the users (repeatable; default --domain)"},
         {"auth-max-fail-ip", CONF_INT, &sm.fail_ip, "10", "failed logins per client address before a block"},
         {"auth-max-fail-user", CONF_INT, &sm.fail_user, "20", "failed logins per user before a block"},

@@ -67,7 +67,7 @@ struct submission {
     const struct hop_conf *hc;
     /* flags */
     const char *remote, *clone_dir, *ssh_key;
-    long poll_s;
+    long poll_s, pull_timeout_s;
     struct conf_list user_domains; /* --user-domain; default: --domain */
     const char *domains[CONF_LIST_MAX];
     int ndomains;
@@ -76,7 +76,7 @@ struct submission {
     char remote_shown[1024];       /* --remote for the logs, without a password */
     struct userdb *db;             /* current; replaced whole by a reload */
     int loaded;                    /* a database was read at least once */
-    uv_timer_t poll_timer;
+    uv_timer_t poll_timer, watch_timer;
     int busy, again, stopping;     /* loop side: a pull asked for and not yet answered */
     uint64_t busy_since;
     char head[41];

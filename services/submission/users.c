@@ -7,7 +7,10 @@
  * Why not libuv's pool: libgit2 1.5 has no network timeout, so a remote that
  * accepts and then stops answering holds a pull forever. A pool job would
  * keep the loop alive (no shutdown) and, at start-up, keep the ports closed.
- * A thread of our own is simply left behind at exit. */
+ * Our own thread can be interrupted: past --pull-timeout it gets SIGUSR2
+ * (handler without SA_RESTART) every second, so its blocked read fails with
+ * EINTR, libgit2 gives up and the next poll tries afresh. One that still
+ * does not return is left behind at exit. */
 #include "submission.h"
 
 #include "daemon.h"
@@ -15,12 +18,15 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define USERS_START_WAIT_MS 5000 /* first load waited for before the ports open */
+#define USERS_WATCH_MS 1000      /* how often a running pull is checked against --pull-timeout */
+#define USERS_INTERRUPT SIGUSR2  /* unused elsewhere; libuv handles only TERM, INT, HUP here */
 
 /* Puller thread, between a want and its done: touches only sm->git and the
  * next_* / err fields. */
@@ -151,6 +157,29 @@ static void users_poll_cb(uv_timer_t *t)
     users_start(sm);
 }
 
+static void users_interrupt_cb(int sig)
+{
+    (void)sig; /* its only use is to end a blocked system call with EINTR */
+}
+
+/* Interrupts a pull past --pull-timeout; again every second, in case the
+ * signal came between two system calls. */
+static void users_watch_cb(uv_timer_t *t)
+{
+    struct submission *sm = t->data;
+    uint64_t ran = uv_now(sm->loop) - sm->busy_since;
+    if (!sm->busy || ran < (uint64_t)sm->pull_timeout_s * 1000)
+        return;
+    pthread_mutex_lock(&sm->mu);
+    int in_pull = sm->in_pull;
+    if (in_pull)
+        pthread_kill(sm->puller, USERS_INTERRUPT);
+    pthread_mutex_unlock(&sm->mu);
+    if (in_pull)
+        log_warn("users.pull.interrupted", "remote=%s running_for=%llus", sm->remote_shown,
+                 (unsigned long long)ran / 1000);
+}
+
 void users_reload_cb(void *arg)
 {
     users_start(arg);
@@ -162,6 +191,8 @@ static void users_shutdown_cb(void *arg)
     sm->stopping = 1;
     uv_timer_stop(&sm->poll_timer);
     uv_close((uv_handle_t *)&sm->poll_timer, NULL);
+    uv_timer_stop(&sm->watch_timer);
+    uv_close((uv_handle_t *)&sm->watch_timer, NULL);
     pthread_mutex_lock(&sm->mu);
     sm->quit = 1;
     pthread_cond_signal(&sm->cv);
@@ -182,6 +213,11 @@ int users_init(struct submission *sm)
     if (rc != 0 || uv_async_init(sm->loop, &sm->done_async, users_done_cb) != 0)
         return -1;
     sm->done_async.data = sm;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = users_interrupt_cb; /* no SA_RESTART: that is the point */
+    sigemptyset(&sa.sa_mask);
+    sigaction(USERS_INTERRUPT, &sa, NULL);
     if (pthread_create(&sm->puller, NULL, users_thread, sm) != 0) {
         log_error("users.load.failed", "err=\"cannot start the puller thread\"");
         return -1;
@@ -213,6 +249,9 @@ int users_init(struct submission *sm)
     sm->poll_timer.data = sm;
     uint64_t ms = (uint64_t)sm->poll_s * 1000;
     uv_timer_start(&sm->poll_timer, users_poll_cb, ms, ms);
+    uv_timer_init(sm->loop, &sm->watch_timer);
+    sm->watch_timer.data = sm;
+    uv_timer_start(&sm->watch_timer, users_watch_cb, USERS_WATCH_MS, USERS_WATCH_MS);
     daemon_on_reload(users_reload_cb, sm);
     daemon_on_shutdown(users_shutdown_cb, sm);
     return 0;

@@ -73,18 +73,18 @@ def lab(tmp_path, start_service, free_port, sub_cert, repo):
     """Starts a sink and a submission service in front of it; returns a
     function taking extra submission flags."""
 
-    def start(*extra, cert=None, key=None):
+    def start(*extra, cert=None, key=None, remote=None, timeout=10.0):
         sport, p587, p465, admin = free_port(), free_port(), free_port(), free_port()
         md = tmp_path / ("maildir-%d" % sport)
         sink = start_service("envoi", "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir", md,
                              ready_port=sport)
         svc = start_service(
             "submission", "--listen", "127.0.0.1:%d" % p587, "--listen-tls", "127.0.0.1:%d" % p465,
-            "--tls-cert", cert or sub_cert.cert, "--tls-key", key or sub_cert.key, "--remote", repo,
+            "--tls-cert", cert or sub_cert.cert, "--tls-key", key or sub_cert.key, "--remote", remote or repo,
             "--clone-dir", tmp_path / ("clone-%d" % p587), "--domain", HOST, "--user-domain", DOMAIN,
             "--destination", "127.0.0.1:%d" % sport, "--next-hop-timeout", "5", "--auth-max-fail-ip", "1000",
             "--auth-max-fail-user", "1000", "--admin", "127.0.0.1:%d" % admin, *extra,
-            ready_port=[p587, p465, admin])
+            ready_port=[p587, p465, admin], timeout=timeout)
         return types.SimpleNamespace(sink=sink, svc=svc, p587=p587, p465=p465, maildir=md, repo=repo, admin=admin)
 
     return start
@@ -602,6 +602,86 @@ def test_silent_remote_holds_neither_start_nor_shutdown(tmp_path, start_service,
     svc.stop()                                   # SIGTERM: must exit 0 within 10 s
     assert time.time() - start < 5
     assert "msg=users.pull.abandoned" in svc.stderr_text()
+
+
+@pytest.fixture
+def git_daemon(tmp_path, free_port):
+    """`git daemon` serving tmp_path (so git://.../config.git is the repo
+    fixture's bare repository), behind a loopback proxy that holds every
+    connection silently until .forward is set. Yields the proxy."""
+    import threading
+    gport = free_port()
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+                               "--port=%d" % gport, "--base-path=%s" % tmp_path, str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.2)
+    proxy = types.SimpleNamespace(forward=threading.Event(), stop=threading.Event(), held=[],
+                                  url="git://127.0.0.1:%d/config.git" % srv.getsockname()[1])
+
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def serve():
+        while not proxy.stop.is_set():
+            try:
+                c = srv.accept()[0]
+            except OSError:
+                continue
+            if not proxy.forward.is_set():
+                proxy.held.append(c)   # accepted, and never a word
+                continue
+            up = socket.create_connection(("127.0.0.1", gport), timeout=10)
+            up.settimeout(None)
+            c.settimeout(None)
+            proxy.held += [c, up]
+            threading.Thread(target=pipe, args=(c, up), daemon=True).start()
+            threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+
+    end = time.time() + 10
+    while not socket.socket().connect_ex(("127.0.0.1", gport)) == 0:
+        assert time.time() < end and daemon.poll() is None, "git daemon did not start"
+        time.sleep(0.05)
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield proxy
+    proxy.stop.set()
+    t.join()
+    for c in proxy.held:
+        c.close()
+    srv.close()
+    daemon.terminate()
+    daemon.wait(timeout=10)
+
+
+def test_stuck_pull_is_interrupted_and_retried(lab, sub_cert, git_daemon):
+    """The remote accepts and says nothing; past --pull-timeout the pull is
+    interrupted and the next poll tries again, so once the remote answers
+    the users load without a restart."""
+    l = lab("--poll", "1", "--pull-timeout", "2", remote=git_daemon.url, timeout=30)
+    assert try_plain(l.p465, sub_cert.ca, "alice", PASSWORDS["alice"]) in THROTTLED
+    end = time.time() + 15
+    while "msg=users.pull.interrupted" not in l.svc.stderr_text():
+        assert time.time() < end, l.svc.stderr_text()
+        time.sleep(0.1)
+    git_daemon.forward.set()
+    wait_login(l.p465, sub_cert.ca, "alice", PASSWORDS["alice"], 235, 15)
+    log = l.svc.stderr_text()
+    assert "msg=users.load " in log and "users=3" in log, log
 
 
 def test_envoi_user_silent_remote_times_out(envoi, silent_remote):
