@@ -3,8 +3,9 @@
  * on the key; dkim_verify_key finishes one signature with its key record.
  *
  * Result mapping (RFC 8601 2.7.1): unusable signatures (syntax, unsupported
- * a=/c=/q=, expired, From not signed) are neutral; key problems (none, bad
- * record, revoked, wrong type, RSA outside 1024..4096 bits) are permerror;
+ * a=/c=/q=, expired, t= in the future, From not signed) are neutral; key
+ * problems (none, bad record, revoked, wrong type, RSA outside 1024..4096
+ * bits) are permerror;
  * a body hash or signature mismatch is fail; a DNS failure is temperror. */
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +22,10 @@
 #define DKIM_VNAME_MAX 254  /* d=, s=, i= kept for results */
 #define DKIM_RSA_MIN_BITS 1024
 #define DKIM_RSA_MAX_BITS 4096
+/* A signer's clock may run this far ahead of ours (OpenDKIM's default
+ * drift): a t= beyond it is a signature "from the future", which RFC 6376
+ * 3.5 lets verifiers ignore, and dkimpy refuses too (with 10 hours). */
+#define DKIM_CLOCK_DRIFT 300
 
 struct vsig {
     struct dkim_sig_info info;
@@ -208,6 +213,10 @@ static void check_sig(struct dkim_verify *v, struct vsig *g, const struct dkim_m
     uint64_t ts = 0, xs = 0;
     if ((t = dkim_tags_get(&tags, "t")) && parse_u64(t, &ts)) {
         set(g, DKIM_NEUTRAL, "bad t= value");
+        return;
+    }
+    if (now > 0 && ts > (uint64_t)now + DKIM_CLOCK_DRIFT) {
+        set(g, DKIM_NEUTRAL, "signature timestamp in the future");
         return;
     }
     if ((t = dkim_tags_get(&tags, "x"))) {

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 
 import pytest
 
@@ -436,6 +437,32 @@ def test_key_problems(keys, tmp_path):
     # Unsigned mail.
     rc, lines = ours_verify(keyfile, generated_messages()[0])
     assert rc == 1 and lines == ["dkim=none"]
+
+
+def test_future_timestamp(keys):
+    """t= a day ahead of the verifier's clock: dkimpy refuses the signature
+    ("t= value is in the future") and ours does not use it (neutral); a
+    minute ahead (clock drift) both accept."""
+    import dkim
+    _, records, keyfile = keys
+    now = int(time.time())  # dkimpy compares t= with the real clock
+    far = envoi("dkim", "sign", "--domain", DOMAIN, "--selector", "rsa1", "--private-key", keys[0]["rsa1"],
+                "--private-key-ed25519", keys[0]["ed1"], "--selector2", "ed1", "--time", str(now + 86400),
+                stdin=generated_messages()[0]).stdout
+    near = envoi("dkim", "sign", "--domain", DOMAIN, "--selector", "rsa1", "--private-key", keys[0]["rsa1"],
+                 "--private-key-ed25519", keys[0]["ed1"], "--selector2", "ed1", "--time", str(now + 60),
+                 stdin=generated_messages()[0]).stdout
+    rc, lines = ours_verify(keyfile, far, "--time", str(now))
+    assert rc == 1 and len(lines) == 2, lines
+    assert all(l.startswith('dkim=neutral reason="signature timestamp in the future"') for l in lines), lines
+    for i in range(2):
+        with pytest.raises(dkim.ValidationError, match="future"):
+            dkim.DKIM(far).verify(idx=i, dnsfunc=dnsfunc_for(records))
+    rc, lines = ours_verify(keyfile, near, "--time", str(now))
+    assert rc == 0 and all(l.startswith("dkim=pass") for l in lines), lines
+    # the same signatures once the day has passed
+    rc, lines = ours_verify(keyfile, far, "--time", str(now + 86400))
+    assert rc == 0 and all(l.startswith("dkim=pass") for l in lines), lines
 
 
 def test_pkcs1_public_key_record(keys, tmp_path):

@@ -255,6 +255,38 @@ static void test_dual_and_results(void **state)
     free(hdr);
 }
 
+/* t= ahead of the verifier's clock: up to the allowed drift it passes (clocks
+ * differ), beyond it the signature is not used (neutral), as dkimpy refuses it. */
+static void test_future_timestamp(void **state)
+{
+    struct dkim_signer a = {.domain = "example.test", .selector = "e", .key = ed_key};
+    const struct dkim_signer *list[1] = {&a};
+    char err[128], ar[512], *et = dkim_key_txt(ed_key);
+    char *hdr = dkim_sign_message(list, 1, msg1, strlen(msg1), NOW + 3600, err, sizeof err);
+    assert_non_null(hdr);
+    size_t hl = strlen(hdr), len = hl + strlen(msg1);
+    char *m = malloc(len);
+    memcpy(m, hdr, hl);
+    memcpy(m + hl, msg1, strlen(msg1));
+    const time_t at[] = {NOW + 3600, NOW + 3600 - 300, NOW + 3600 - 301, NOW};
+    const enum dkim_result want[] = {DKIM_PASS, DKIM_PASS, DKIM_NEUTRAL, DKIM_NEUTRAL};
+    for (int i = 0; i < 4; i++) {
+        struct dkim_verify *v = dkim_verify_begin(m, len, at[i]);
+        if (dkim_verify_query(v, 0))
+            dkim_verify_key(v, 0, et, strlen(et), DKIM_DNS_OK);
+        assert_int_equal(dkim_verify_info(v, 0)->result, want[i]);
+        dkim_verify_ar(v, 0, ar, sizeof ar);
+        if (want[i] == DKIM_NEUTRAL) {
+            assert_null(dkim_verify_query(v, 0)); /* no DNS for a signature not used */
+            assert_non_null(strstr(ar, "dkim=neutral reason=\"signature timestamp in the future\""));
+        }
+        dkim_verify_free(v);
+    }
+    free(m);
+    free(hdr);
+    free(et);
+}
+
 static void test_identity_and_strict_keys(void **state)
 {
     struct dkim_signer a = {.domain = "example.test", .selector = "e", .key = ed_key,
@@ -414,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_rfc8463_example), cmocka_unit_test(test_roundtrip_and_byte_flips),
         cmocka_unit_test(test_bare_lf_input),
         cmocka_unit_test(test_oversigned_from), cmocka_unit_test(test_dual_and_results),
+        cmocka_unit_test(test_future_timestamp),
         cmocka_unit_test(test_identity_and_strict_keys),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_ar_quoting),
         cmocka_unit_test(test_keys),
