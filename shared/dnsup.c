@@ -120,9 +120,10 @@ int dnsup_send(const char *server, const char *keyspec, const char *zone, enum d
         ldns_rr_list_push_rr(up, rec);
         rec = NULL;
     }
+    /* The packet takes the zone name but copies the update list: ours is
+     * still ours to free (it leaked once per UPDATE before). */
     pkt = ldns_update_pkt_new(zrdf, LDNS_RR_CLASS_IN, NULL, up, NULL);
     zrdf = NULL;
-    up = NULL;
     if (!pkt) {
         snprintf(err, errlen, "cannot build UPDATE");
         goto out;

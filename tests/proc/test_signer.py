@@ -186,3 +186,100 @@ def test_sigterm_while_workers_sign(tmp_path, keys, monkeypatch):
     finally:
         signer.stop()
         up.stop()
+
+
+# ---- key publication to the primary (TSIG UPDATE, committed to git) ----
+
+def txt_at(port, name):
+    """The TXT records at name on the primary (strings joined), via dnspython."""
+    import dns.rcode
+    from dns_helpers import query
+    r = query(port, name, "TXT", tcp=True)
+    if r.rcode() == dns.rcode.NXDOMAIN or not r.answer:
+        return []
+    return sorted(b"".join(rd.strings) for rd in r.answer[0])
+
+
+def git_log(url):
+    return subprocess.run(["git", "--git-dir", url[len("file://"):], "log", "--format=%an %s"],
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def test_keys_published_to_the_primary(tmp_path, keys, start_service):
+    """At start the signer looks its selectors up on the primary and, when a
+    record is missing or different, replaces it (never adds beside it) with a
+    TSIG-signed UPDATE; dns-primary commits the change to its git repository.
+    A second start with the records in place changes nothing. The published
+    keys are the ones the signatures verify with (dkimpy, looking up the
+    primary itself)."""
+    from dns_helpers import KEYS, free_port as dns_port, make_repo, start_primary
+    import dkim
+    _, ed, records = keys
+    # RSA 4096: its record (over 700 bytes) does not fit a plain UDP answer,
+    # so the signer's check must follow TC to TCP or it would republish
+    # (and commit) at every start.
+    rsa = tmp_path / "rsa4k.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(rsa), "4096"], check=True, capture_output=True)
+    der = subprocess.run(["openssl", "rsa", "-in", str(rsa), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    records = dict(records)
+    records[b"rsa1._domainkey.envoi.test."] = b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    url, _ = make_repo(tmp_path)
+    dport = dns_port()
+    start_primary(start_service, url, dport)
+    alg, secret = KEYS["tester._update.zt.test."]
+    key = "tester._update.zt.test:SHA256:%s" % secret
+    # A stale key at one selector (two TXT records: both must go).
+    import dns.tsigkeyring
+    import dns.update
+    import dns.query
+    u = dns.update.UpdateMessage("zt.test", keyring=dns.tsigkeyring.from_text({"tester._update.zt.test.": secret}),
+                                 keyname="tester._update.zt.test.", keyalgorithm=alg)
+    u.add("ed1._domainkey.zt.test.", 300, "TXT", '"v=DKIM1; k=ed25519; p=c3RhbGU="')
+    u.add("ed1._domainkey.zt.test.", 300, "TXT", '"v=DKIM1; p=b2xk"')
+    assert dns.query.tcp(u, "127.0.0.1", port=dport, timeout=5).rcode() == 0
+    assert len(txt_at(dport, "ed1._domainkey.zt.test")) == 2
+    commits = len(git_log(url))
+
+    want = {n.replace(b"envoi.test", b"zt.test").rstrip(b".").decode(): v for n, v in records.items()}
+    for start in (1, 2):
+        sport, port = free_port(), free_port()
+        sink = Proc([os.path.join(BIN, "envoi"), "sink", "--listen", "127.0.0.1:%d" % sport, "--maildir",
+                     str(tmp_path / "md")], sport, tmp_path / ("sink%d.log" % start))
+        signer = Proc([os.path.join(BIN, "signer"), "--listen", "127.0.0.1:%d" % port, "--destination",
+                       "127.0.0.1:%d" % sport, "--domain", "zt.test", "--selector", "rsa1", "--private-key", str(rsa),
+                       "--selector", "ed1", "--private-key", str(ed), "--dns-server", "127.0.0.1:%d" % dport,
+                       "--dns-key", key], port, tmp_path / ("signer%d.log" % start))
+        try:
+            for name, txt in want.items():
+                assert txt_at(dport, name) == [txt], name  # exactly our record: replaced, not added
+            log = signer.text()
+            if start == 1:
+                assert log.count("status=replaced") == 2, log
+                after = git_log(url)
+                assert len(after) == commits + 2, after  # one commit per UPDATE
+                assert all(l.startswith("tester._update.zt.test") for l in after[:2]), after
+                commits = len(after)
+            else:
+                assert log.count("status=current") == 2 and "status=replaced" not in log, log
+                assert len(git_log(url)) == commits  # nothing to change, nothing committed
+            r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % port, "--from", "alice@zt.test", "--to",
+                                "bob@outlook.test", "--data", "-"],
+                               input=b"From: alice@zt.test\r\nTo: bob@outlook.test\r\nSubject: k%d\r\n\r\nhi\r\n" % start,
+                               capture_output=True)
+            assert r.returncode == 0, r.stdout
+        finally:
+            signer.stop()
+            sink.stop()
+    got = delivered(tmp_path / "md", 2)
+    assert len(got) == 2
+
+    def from_primary(name, timeout=5):
+        txt = txt_at(dport, name.decode().rstrip("."))
+        return txt[0] if len(txt) == 1 else None
+
+    for raw in got:
+        msg = strip_envelope(raw)
+        assert msg.count(b"DKIM-Signature:") == 2
+        for idx in (0, 1):
+            assert dkim.DKIM(msg).verify(idx=idx, dnsfunc=from_primary), idx
