@@ -246,6 +246,11 @@ def generated_messages():
         h % 14 + b"\r\n" + (b"0123456789abcdef" * 64 + b"\r\n") * 1024,
         h % 15 + b"Subject: second subject\r\n\r\nbody\r\n",
         b"From: \"Quoted, Name\" <q@example.test>\r\nX-Bin: \x01\x7f\r\n\r\nctl \x00\x0b\x0c chars\r\n",
+        # 8-bit (raw UTF-8, RFC 6532) in signed fields, and a 120-line folded References
+        b"From: J\xc3\xb6rg M\xc3\xbcller <joerg@example.test>\r\nTo: b@other.test\r\n"
+        b"Subject: Gr\xc3\xbc\xc3\x9fe \xe2\x80\x93 8bit  \t\r\nDate: Sun, 29 Nov 2026 07:00:00 +0000\r\n"
+        b"Message-ID: <utf8@example.test>\r\nReferences: " + b"\r\n ".join(b"<ref%d@example.test>" % i for i in range(120))
+        + b"\r\n\r\nbody  \t\r\n\r\n",
     ]
     rnd = random.Random(8463)
     for i in range(12):  # random whitespace-heavy bodies
@@ -463,6 +468,29 @@ def test_future_timestamp(keys):
     # the same signatures once the day has passed
     rc, lines = ours_verify(keyfile, far, "--time", str(now + 86400))
     assert rc == 0 and all(l.startswith("dkim=pass") for l in lines), lines
+
+
+def test_rsa_key_size_policy(tmp_path):
+    """RFC 8301: RSA keys under 1024 bits are refused. dkimpy signs with 512,
+    1024 and 4096-bit keys; ours says permerror for the 512-bit one and pass
+    for the others, and will not sign with a 512-bit key itself."""
+    import dkim
+    msg = generated_messages()[0]
+    records = {}
+    for bits in (512, 1024, 4096):
+        pem = tmp_path / ("r%d.pem" % bits)
+        subprocess.run(["openssl", "genrsa", "-out", str(pem), str(bits)], check=True, capture_output=True)
+        der = subprocess.run(["openssl", "rsa", "-in", str(pem), "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        records["k%d._domainkey.%s" % (bits, DOMAIN)] = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+        signed = dkim.sign(msg, b"k%d" % bits, DOMAIN.encode(), pem.read_bytes()) + msg
+        rc, lines = ours_verify(write_keyfile(tmp_path / "k.txt", records), signed)
+        if bits < 1024:
+            assert rc == 1 and lines[0].startswith('dkim=permerror (512-bit key) reason="RSA key shorter than 1024 bits"'), lines
+            p = envoi("dkim", "sign", "--domain", DOMAIN, "--selector", "k512", "--private-key", pem, stdin=msg)
+            assert p.returncode == 2 and b"1024..4096" in p.stderr, p.stderr
+        else:
+            assert rc == 0 and lines[0].startswith("dkim=pass (%d-bit key)" % bits), lines
 
 
 def test_pkcs1_public_key_record(keys, tmp_path):
