@@ -2,6 +2,7 @@
 DKIM signatures that dkimpy (an independent implementation) verifies."""
 import base64
 import os
+import re
 import subprocess
 
 import dkim
@@ -51,9 +52,13 @@ def dnsfunc_for(records):
     return dnsfunc
 
 
+SIGNED = {b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"reply-to", b"in-reply-to", b"references",
+          b"mime-version", b"content-type", b"content-transfer-encoding"}
+
 MESSAGES = [
     b"From: Alice <alice@envoi.test>\r\nTo: bob@outlook.test\r\nSubject: plain\r\n\r\nHello\r\n.dot line\r\n",
     b"From: alice@envoi.test\r\nTo: bob@outlook.test\r\nCc: carol@gmail.test\r\nSubject:  odd   spacing \t\r\n"
+    b"List-Id: <l.envoi.test>\r\nX-Mailer: not signed\r\n"
     b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\n"
     b"Content-Type: text/plain\r\n\r\ntrailing spaces   \r\n\r\n\r\n--b1--\r\n\r\n\r\n",
     b"From: alice@envoi.test\r\nTo: bob@outlook.test\r\nSubject: long\r\n\r\n" + b"x" * 3000 + b"\r\n",
@@ -62,7 +67,7 @@ MESSAGES = [
 
 @pytest.mark.parametrize("canon", ["relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed"])
 def test_signatures_verify_with_dkimpy(tmp_path, keys, canon):
-    sink, signer = chain(tmp_path, keys, "--canonicalization", canon)
+    sink, signer = chain(tmp_path, keys, "--canonicalization", canon, "--expiration", "86400")
     try:
         for m in MESSAGES:
             r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % signer.port, "--from", "alice@envoi.test",
@@ -74,6 +79,16 @@ def test_signatures_verify_with_dkimpy(tmp_path, keys, canon):
             msg = strip_envelope(raw)
             assert msg.count(b"DKIM-Signature:") == 2
             assert b"c=" + canon.encode() in msg
+            # t= always, x= = t= + --expiration, never l=; h= is the issue's
+            # list as the fields occur, From once more (over-signed).
+            import email
+            for f in email.message_from_bytes(msg).get_all("DKIM-Signature"):
+                tags = dict(t.strip().split("=", 1) for t in re.sub(r"\s+", "", f).split(";") if t.strip())
+                assert int(tags["x"]) - int(tags["t"]) == 86400 and "l" not in tags, tags
+                names = [n for n in re.findall(rb"^([A-Za-z-]+):", msg.split(b"\r\n\r\n", 1)[0], re.M)
+                         if n.lower() != b"dkim-signature"]
+                want = ["From"] + [n.decode() for n in names if n.lower() in SIGNED or n.lower().startswith(b"list-")]
+                assert sorted(tags["h"].split(":"), key=str.lower) == sorted(want, key=str.lower), (tags["h"], names)
             d = dkim.DKIM(msg)
             assert d.verify(idx=0, dnsfunc=dnsfunc_for(keys[2])), "rsa signature failed"
             assert d.verify(idx=1, dnsfunc=dnsfunc_for(keys[2])), "ed25519 signature failed"
