@@ -158,6 +158,31 @@ struct gitdb *gitdb_open(const struct gitdb_opts *o, char *err, size_t errsz)
         if (db->branch[0])
             co.checkout_branch = db->branch;
         rc = git_clone(&db->repo, db->url, o->dir, &co);
+        if (rc == GIT_ENOTFOUND && db->branch[0]) {
+            /* An empty remote has no branch yet: clone it as it is and let
+             * the first commit start ours. A remote with commits but not
+             * this branch is an error (a typo must not fork the config). */
+            char why[GITDB_ERR_MAX];
+            gitdb_set_err(db, "open", rc);
+            memcpy(why, db->err, sizeof why);
+            co.checkout_branch = NULL;
+            rc = git_clone(&db->repo, db->url, o->dir, &co);
+            char ref[GITDB_BRANCH_MAX + 16];
+            snprintf(ref, sizeof ref, "refs/heads/%s", db->branch);
+            if (rc == 0 && git_repository_is_empty(db->repo) == 1) {
+                rc = git_repository_set_head(db->repo, ref);
+            } else if (rc == 0) {
+                /* libgit2 1.5 also fails so when the remote's HEAD names a
+                 * branch that does not exist: a pull finds ours if it is there. */
+                git_oid oid;
+                int changed;
+                if (gitdb_pull(db, &changed) < 0 || git_reference_name_to_id(&oid, db->repo, ref) < 0) {
+                    snprintf(err, errsz, "no branch %s in the remote (%s)", db->branch, why);
+                    gitdb_close(db);
+                    return NULL;
+                }
+            }
+        }
     }
     if (rc < 0) {
         gitdb_set_err(db, "open", rc);

@@ -433,6 +433,32 @@ def test_remote_password_never_shown(envoi, tmp_path, start_service, free_port, 
     assert token not in log and "oauth2:***@" in log, log
 
 
+def test_branch_of_an_empty_remote(envoi, tmp_path, start_service, free_port, sub_cert):
+    """URL#branch on an empty remote: the first `envoi user add` starts the
+    branch, later ones (the remote's HEAD still names a branch that does not
+    exist) and the service follow it; a branch name with a typo on a remote
+    with commits is an error, not a new branch."""
+    bare = tmp_path / "branchy.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    url = "file://%s#live" % bare
+    for user in ("alice", "bob"):
+        r = envoi("user", "add", user, "--remote", url, "--password", PASSWORDS[user])
+        assert r.returncode == 0, r.stderr
+    heads = subprocess.run(["git", "--git-dir", str(bare), "branch", "--list"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert heads == ["live"], heads
+    r = envoi("user", "list", "--remote", url)
+    assert r.returncode == 0 and [x.split()[0] for x in r.stdout.splitlines()] == ["alice", "bob"], r.stderr
+    r = envoi("user", "list", "--remote", "file://%s#lvie" % bare)
+    assert r.returncode == 1 and "no branch lvie in the remote" in r.stderr, r.stderr
+    p465 = free_port()
+    start_service("submission", "--listen-tls", "127.0.0.1:%d" % p465, "--listen", "127.0.0.1:%d" % free_port(),
+                  "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", url, "--clone-dir",
+                  tmp_path / "clone", "--domain", HOST, "--user-domain", DOMAIN, "--destination",
+                  "127.0.0.1:%d" % free_port(), ready_port=p465)
+    assert try_plain(p465, sub_cert.ca, "bob", PASSWORDS["bob"]) == 235
+
+
 def test_service_refuses_to_start_without_tls_or_remote(tmp_path, sub_cert):
     base = [str(BIN / "submission"), "--listen", "127.0.0.1:1", "--destination", "127.0.0.1:2", "-n"]
     r = subprocess.run(base + ["--remote", "file:///x"], capture_output=True, text=True, timeout=10)
