@@ -4,6 +4,7 @@
 #include "daemon.h"
 #include "hop.h"
 #include "log.h"
+#include "tls.h"
 
 #include "submission.h"
 
@@ -66,6 +67,15 @@ int main(int argc, char **argv)
     if (hop_validate(&hc) < 0 || submission_validate(&sm, &hc) < 0)
         return 2;
     if (check) {
+        /* The certificate is part of the configuration here: without it
+         * the service will not start, so -n says so too. */
+        char err[512];
+        struct tls_config *tc = tls_server_config(hc.tls_cert, hc.tls_key, err, sizeof err);
+        if (!tc) {
+            log_error("config", "err=\"%s\"", err);
+            return 2;
+        }
+        tls_config_unref(tc);
         log_info("config.ok", "service=submission");
         return 0;
     }

@@ -469,6 +469,13 @@ def test_service_refuses_to_start_without_tls_or_remote(tmp_path, sub_cert):
     r = subprocess.run(base + ["--tls-cert", str(sub_cert.cert), "--tls-key", str(sub_cert.key), "--remote",
                                "file:///x"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
+    # -n reads the certificate too: a missing file or a key of another pair is a configuration error
+    for cert, key in ((tmp_path / "missing.crt", sub_cert.key), (sub_cert.cert, tmp_path / "other.key")):
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+                        str(tmp_path / "other.key")], check=True, capture_output=True)
+        r = subprocess.run(base + ["--tls-cert", str(cert), "--tls-key", str(key), "--remote", "file:///x"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and "msg=config" in r.stderr, r.stderr
 
 
 # ---- throttling ----
