@@ -44,6 +44,7 @@ struct mime_text {
     int html;
     unsigned b64_acc;
     int b64_bits;
+    int b64_bad;      /* this line had characters outside the alphabet */
     char qp_carry[4];
     int qp_ncarry;
     enum html_state hs;

@@ -278,7 +278,7 @@ static void b64_bytes(struct mime_walker *w, const char *p, size_t n)
             if (c == '=')
                 t->b64_bits = 0, t->b64_acc = 0; /* padding ends a group */
             else if (c != ' ' && c != '\t' && c != '\r')
-                w->st.bad_base64++;
+                w->st.bad_base64++, t->b64_bad = 1;
             continue;
         }
         t->b64_acc = (t->b64_acc << 6) | (unsigned)v;
@@ -378,6 +378,15 @@ void mime_text_line(struct mime_walker *w, const char *p, size_t n, int nl)
         break;
     case ENC_B64:
         b64_bytes(w, p, n);
+        if (nl) {
+            /* Encoders write whole 4-character groups per line. A damaged
+             * line that ends inside a group would shift every later byte
+             * by 2 or 4 bits and turn the rest of the part into noise:
+             * drop the broken group so the next line decodes. */
+            if (t->b64_bad)
+                t->b64_bits = 0, t->b64_acc = 0;
+            t->b64_bad = 0;
+        }
         break;
     case ENC_QP:
         qp_bytes(w, p, n, nl);

@@ -356,3 +356,88 @@ def test_sigterm_while_workers_classify(tmp_path, corpus, monkeypatch):
     finally:
         sf.stop()
         up.stop()
+
+
+# ---- malformed MIME never stops a message ----
+
+def malformed_messages():
+    """The issue's malformed inputs, each with a word the walker must still
+    find past the damage (partial result), and forged copies of our headers
+    (lowercase, folded) that must not survive."""
+    import base64
+    h = (b"From: a@gmail.test\r\nSubject: probe\r\nX-Spamtacus: no\r\nx-spamtacus-score :\r\n 0.001\r\n"
+         b"MIME-Version: 1.0\r\n")
+    nest = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(100))
+    return {
+        "noboundary": (h + b"Content-Type: multipart/mixed\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\n"
+                       b"alphaword\r\n--zz--\r\n", b"alphaword"),
+        "wrongboundary": (h + b"Content-Type: multipart/mixed; boundary=AAA\r\n\r\n--BBB\r\n"
+                          b"Content-Type: text/plain\r\n\r\nalphaword\r\n--BBB--\r\n", b"alphaword"),
+        "unclosed": (h + b"Content-Type: multipart/mixed; boundary=AAA\r\n\r\n--AAA\r\nContent-Type: text/plain\r\n"
+                     b"\r\nalphaword\r\n", b"alphaword"),
+        "badbase64": (h + b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                      + base64.b64encode(b"alphaword betaword")[:10] + b"!!*&^%\r\n"
+                      + base64.b64encode(b"xyz epsilonword") + b"\r\n===\r\n", b"epsilonword"),
+        "nul": (h + b"Content-Type: text/plain\r\n\r\nalpha\x00word\x00\x00 gammaword\r\n", b"gammaword"),
+        "megabyteline": (h + b"Content-Type: text/plain\r\n\r\n" + b"spamword " * ((1 << 20) // 9)
+                         + b"\r\nlastword\r\n", b"lastword"),
+        "deep100": (h + nest + b"Content-Type: text/plain\r\n\r\ninnerword\r\n"
+                    + b"".join(b"--b%d--\r\n" % i for i in reversed(range(100))) + b"epilogue\r\n", b"innerword"),
+        "noblankline": (b"From: a@gmail.test\r\nX-Spamtacus: yes\r\nthis line is no header alphaword\r\n", b"alphaword"),
+        "latin1qp": (h + b"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable"
+                     b"\r\n\r\nna=EFve gar=E7on=\r\nword=ZZ\r\n", "garçonword".encode()),
+        "html": (h + b"Content-Type: text/html\r\n\r\n<html><script>hiddenword</script><b>F</b>REEWORD"
+                 b" &amp; <!-- commentword --></html>\r\n", b"FREEWORD"),
+    }
+
+
+def test_malformed_mime_through_the_service(tmp_path, corpus):
+    """Each malformed message is accepted and arrives once, with exactly one
+    verdict and one score header (the forged ones gone), everything else
+    byte-identical, and the same verdict `envoi spam classify` gives the
+    message offline; `envoi spam tokens` shows the walker read past the
+    damage (a partial result, never an error)."""
+    db, _ = corpus
+    msgs = malformed_messages()
+    for name, (raw, word) in msgs.items():
+        p = tmp_path / (name + ".eml")
+        p.write_bytes(raw)
+        toks = subprocess.run([os.path.join(BIN, "envoi"), "spam", "tokens", str(p)], capture_output=True,
+                              check=True).stdout.split(b"\n")
+        assert word.lower() in toks or word in toks, (name, toks[:40])
+    assert b"hiddenword" not in subprocess.run([os.path.join(BIN, "envoi"), "spam", "tokens",
+                                                str(tmp_path / "html.eml")], capture_output=True).stdout
+    expected = offline(tmp_path, [db], {n: bayes_strip(raw) for n, (raw, _) in msgs.items()})
+    sink, sf = start(tmp_path, db)
+    try:
+        with smtplib.SMTP("127.0.0.1", sf.port, timeout=60) as c:
+            for name, (raw, _) in msgs.items():
+                assert c.sendmail("a@gmail.test", ["%s@envoi.test" % name], raw) == {}
+        got = delivered(tmp_path / "md", len(msgs), timeout=30)
+        assert len(got) == len(msgs)
+        for m in got:
+            name = re.search(rb"^X-Envoi-Rcpt: <([^@]+)@", m, re.M).group(1).decode()
+            head, _, _ = m.partition(b"\r\n\r\n")
+            assert len(re.findall(rb"(?im)^x-spamtacus[ \t]*:", m)) == 1, name
+            assert len(re.findall(rb"(?im)^x-spamtacus-score[ \t]*:", m)) == 1, name
+            assert m.endswith(bayes_strip(msgs[name][0])), name  # the rest untouched
+            verdict = re.search(rb"^X-Spamtacus: (yes|no|unknown)\r$", m, re.M).group(1).decode()
+            score = float(re.search(rb"^X-Spamtacus-Score: ([0-9.]+)\r$", m, re.M).group(1))
+            assert matches((verdict, score), expected[name]), (name, verdict, score, expected[name])
+        assert sf.text().count("msg=spam.verdict") == len(msgs)
+    finally:
+        sf.stop()
+        sink.stop()
+
+
+def bayes_strip(raw):
+    """raw without its X-Spamtacus and X-Spamtacus-Score fields (and their
+    folded lines) in the header block, as the filter must pass it on."""
+    lines, out, skip, i = raw.split(b"\r\n"), [], False, 0
+    while i < len(lines) and lines[i] != b"":
+        if lines[i][:1] not in (b" ", b"\t"):
+            skip = re.match(rb"(?i)x-spamtacus(-score)?[ \t]*:", lines[i]) is not None
+        if not skip:
+            out.append(lines[i])
+        i += 1
+    return b"\r\n".join(out + lines[i:])

@@ -241,6 +241,18 @@ static void test_bad_base64(void **state)
     assert_non_null(strstr(c.body, "Bad base64"));
     assert_true(st.bad_base64 >= 8);
     col_free(&c);
+    /* A damaged line ending inside a 4-character group ("YWxwaGF3b3" is 10
+     * characters) does not shift the lines after it: they still decode. */
+    WALK("Content-Transfer-Encoding: base64\r\n\r\nYWxwaGF3b3!!*&^%\r\n"
+         "eHl6IGVwc2lsb253b3Jk\r\n===\r\n", &c, &st);
+    assert_non_null(strstr(c.body, "alphawo"));
+    assert_non_null(strstr(c.body, "xyz epsilonword"));
+    col_free(&c);
+    /* An undamaged line may end inside a group (RFC 2045 does not forbid
+     * it): the group goes on on the next line. */
+    WALK("Content-Transfer-Encoding: base64\r\n\r\nYWxwaGF3b3\r\nJkIGJldGF3b3Jk\r\n", &c, &st);
+    assert_non_null(strstr(c.body, "alphaword betaword"));
+    col_free(&c);
 }
 
 static void test_nul_bytes(void **state)
