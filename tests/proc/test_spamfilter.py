@@ -181,6 +181,33 @@ def test_no_or_corrupt_database_gives_unknown(tmp_path):
         sink.stop()
 
 
+def test_missing_database_then_created(tmp_path, corpus):
+    """--database naming a file that does not exist yet: loud log, mail
+    flows with "unknown"; once the file appears it is loaded (no restart)
+    and the same spam gets "yes"."""
+    db, test = corpus
+    spam = normalise(open(caught_spam(db, test), "rb").read())
+    live = tmp_path / "later.db"
+    sink, sf = start(tmp_path, live)
+    try:
+        with smtplib.SMTP("127.0.0.1", sf.port) as c:
+            c.sendmail("corpus@gmail.test", ["x@envoi.test"], spam)
+        assert "msg=spam.db.unusable" in sf.text() and "No such file" in sf.text()
+        shutil.copy(db, tmp_path / "tmp.db")
+        os.replace(tmp_path / "tmp.db", live)
+        end = time.time() + 30
+        while "msg=spam.db.reloaded" not in sf.text() and time.time() < end:
+            time.sleep(0.1)
+        with smtplib.SMTP("127.0.0.1", sf.port) as c:
+            c.sendmail("corpus@gmail.test", ["x@envoi.test"], spam)
+        got = sorted(delivered(tmp_path / "md", 2), key=lambda m: b"X-Spamtacus: yes" in m)
+        assert len(got) == 2
+        assert b"X-Spamtacus: unknown\r\n" in got[0] and b"X-Spamtacus: yes\r\n" in got[1]
+    finally:
+        sf.stop()
+        sink.stop()
+
+
 # ---- classification on the thread pool ----
 
 def grown(raw, size):
