@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define HOP_AUTH_DELAY_MS 250 /* first failed AUTH; doubles per failure, up to 8 s */
-#define HOP_RESOLVE_AGE_MS 2000 /* a destination name is looked up again after this */
 
 struct hop {
     uv_loop_t *loop;
@@ -28,15 +27,13 @@ struct hop {
     struct smtp_listener l;
     struct smtp_cli_config cli;
     struct tls_config *cli_tls;
-    /* The next hop's address. A name is looked up on the threadpool, never
-     * on the loop, and again when the answer is older than
-     * HOP_RESOLVE_AGE_MS, so a restarted next hop with a new address is
-     * found; sessions use the last good answer meanwhile. */
+    /* The next hop: an address, or a name looked up afresh for every
+     * upstream session (a restarted next hop with a new address is found,
+     * one that is gone gives 451 at once), on the threadpool, never on the
+     * loop. */
     struct conf_addr dest;
-    struct sockaddr_storage dest_addr;
-    int dest_known, dest_literal, resolving;
-    uint64_t resolved_ms;
-    uv_getaddrinfo_t gai;
+    struct sockaddr_storage dest_addr; /* when dest_literal */
+    int dest_literal;
 };
 
 struct hop_sess {
@@ -49,6 +46,13 @@ struct hop_sess {
     uv_timer_t transform_timer; /* a transform that never finishes must not hang the client */
     int auth_failures;          /* in this session: each failure answers more slowly */
     struct hop_auth *auth;      /* asynchronous AUTH check in progress */
+    struct hop_lookup *lookup;  /* the next hop's name being looked up for a MAIL */
+};
+
+struct hop_lookup {
+    uv_getaddrinfo_t req;
+    struct hop_sess *hs;        /* NULL once the client session went away */
+    struct smtp_path mail;      /* the MAIL waiting for the connection */
 };
 
 struct hop_auth {
@@ -89,52 +93,9 @@ static void hop_up_closed_cb(void *arg)
     hs->up_txn = 0;
 }
 
-static void hop_resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+static int hop_up_open(struct hop_sess *hs, const struct sockaddr *addr)
 {
-    struct hop *h = req->data;
-    h->resolving = 0;
-    if (status == 0 && res) {
-        memcpy(&h->dest_addr, res->ai_addr, res->ai_addrlen);
-        h->dest_known = 1;
-        h->resolved_ms = uv_now(h->loop);
-    } else if (status != UV_ECANCELED) {
-        /* The last good address, if any, stays in use. */
-        log_warn("hop.resolve.failed", "destination=%s err=\"%s\"%s", h->conf->destination, uv_strerror(status),
-                 h->dest_known ? " note=\"using the previous address\"" : "");
-    }
-    if (res)
-        uv_freeaddrinfo(res);
-}
-
-static void hop_resolve(struct hop *h)
-{
-    if (h->dest_literal || h->resolving || daemon_stopping())
-        return;
-    if (h->dest_known && uv_now(h->loop) - h->resolved_ms < HOP_RESOLVE_AGE_MS)
-        return;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    char port[8];
-    snprintf(port, sizeof port, "%u", h->dest.port);
-    h->gai.data = h;
-    if (uv_getaddrinfo(h->loop, &h->gai, hop_resolved_cb, h->dest.host, port, &hints) == 0)
-        h->resolving = 1;
-}
-
-static int hop_up_ensure(struct hop_sess *hs)
-{
-    struct hop *h = hs->hop;
-    if (hs->up && !smtp_cli_dead(hs->up))
-        return 0;
-    if (hs->up) {
-        smtp_cli_forget(hs->up, hs);
-        hs->up = NULL;
-    }
-    hop_resolve(h);
-    if (!h->dest_known) {
-        log_warn("hop.resolve.pending", "id=%s destination=%s", hs->s->id, h->conf->destination);
-        return -1;
-    }
-    hs->up = smtp_cli_open(h->loop, (struct sockaddr *)&h->dest_addr, &h->cli, hop_up_closed_cb, hs);
+    hs->up = smtp_cli_open(hs->hop->loop, addr, &hs->hop->cli, hop_up_closed_cb, hs);
     hs->up_txn = 0;
     return hs->up ? 0 : -1;
 }
@@ -145,6 +106,29 @@ static void hop_reply_cb(void *arg, const struct smtp_reply *r)
     char buf[SMTP_REPLY_MAX + 64];
     hop_format_reply(r, buf, sizeof buf);
     smtp_srv_reply(&hs->s->srv, buf);
+}
+
+static void hop_send_mail(struct hop_sess *hs, const struct smtp_path *p);
+
+static void hop_looked_up_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct hop_lookup *lk = req->data;
+    struct hop_sess *hs = lk->hs;
+    if (hs) {
+        hs->lookup = NULL;
+        if (status < 0 || !res) {
+            log_warn("hop.resolve.failed", "id=%s destination=%s err=\"%s\"", hs->s->id, hs->hop->conf->destination,
+                     uv_strerror(status < 0 ? status : UV_EAI_NONAME));
+            smtp_srv_reply(&hs->s->srv, "451 4.4.1 Next hop unavailable, try again later");
+        } else if (hop_up_open(hs, res->ai_addr) < 0) {
+            smtp_srv_reply(&hs->s->srv, "451 4.4.1 Next hop unavailable, try again later");
+        } else {
+            hop_send_mail(hs, &lk->mail);
+        }
+    }
+    if (res)
+        uv_freeaddrinfo(res);
+    free(lk);
 }
 
 static void hop_mail(struct smtp_session *s, const struct smtp_path *p)
@@ -160,10 +144,40 @@ static void hop_mail(struct smtp_session *s, const struct smtp_path *p)
             return;
         }
     }
-    if (hop_up_ensure(hs) < 0) {
-        smtp_srv_reply(&s->srv, "451 4.4.1 Next hop unavailable, try again later");
+    if (hs->up && !smtp_cli_dead(hs->up)) {
+        hop_send_mail(hs, p);
         return;
     }
+    if (hs->up) {
+        smtp_cli_forget(hs->up, hs);
+        hs->up = NULL;
+    }
+    if (h->dest_literal) {
+        if (hop_up_open(hs, (struct sockaddr *)&h->dest_addr) < 0)
+            smtp_srv_reply(&s->srv, "451 4.4.1 Next hop unavailable, try again later");
+        else
+            hop_send_mail(hs, p);
+        return;
+    }
+    struct hop_lookup *lk = calloc(1, sizeof *lk);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    char port[8];
+    snprintf(port, sizeof port, "%u", h->dest.port);
+    if (lk) {
+        lk->hs = hs;
+        lk->mail = *p;
+        lk->req.data = lk;
+    }
+    if (!lk || uv_getaddrinfo(h->loop, &lk->req, hop_looked_up_cb, h->dest.host, port, &hints) != 0) {
+        free(lk);
+        smtp_srv_reply(&s->srv, "451 4.3.0 Out of resources, try again later");
+        return;
+    }
+    hs->lookup = lk;
+}
+
+static void hop_send_mail(struct hop_sess *hs, const struct smtp_path *p)
+{
     if (hs->up_txn)
         smtp_cli_cmd(hs->up, "RSET", NULL, NULL);
     char line[SMTP_PATH_MAX + 128];
@@ -403,6 +417,10 @@ static void hop_close(struct smtp_session *s)
         hs->txn->hs = NULL;
     if (hs->auth)
         hs->auth->hs = NULL;
+    if (hs->lookup) {
+        hs->lookup->hs = NULL;
+        uv_cancel((uv_req_t *)&hs->lookup->req); /* not started yet: freed by its callback all the same */
+    }
     if (hs->up) {
         smtp_cli_forget(hs->up, hs);
         smtp_cli_close(hs->up);
@@ -427,8 +445,6 @@ static void hop_shutdown_hook(void *arg)
     if (h->cli_tls)
         tls_config_unref(h->cli_tls);
     h->cli_tls = NULL;
-    if (h->resolving)
-        uv_cancel((uv_req_t *)&h->gai); /* not started yet: its callback gets UV_ECANCELED */
 }
 
 int hop_validate(const struct hop_conf *c)
@@ -484,19 +500,8 @@ int hop_start(uv_loop_t *loop, const char *service, const struct hop_conf *c, co
     if (hop_validate(c) < 0)
         return -1;
     conf_addr_parse(c->destination, 25, &h->dest);
-    /* The first lookup may block: this is start-up, before any session.
-     * A name that does not resolve yet (its container is still starting)
-     * is looked up again by the first session, which answers 451 meanwhile. */
-    struct sockaddr_in6 probe;
-    h->dest_literal = uv_ip4_addr(h->dest.host, h->dest.port, (struct sockaddr_in *)&probe) == 0 ||
-                      uv_ip6_addr(h->dest.host, h->dest.port, &probe) == 0;
-    if (net_resolve(c->destination, 25, &h->dest_addr) == 0) {
-        h->dest_known = 1;
-        h->resolved_ms = uv_now(loop);
-    } else {
-        log_warn("hop.resolve.failed", "destination=%s note=\"looked up again at the first message\"",
-                 c->destination);
-    }
+    h->dest_literal = uv_ip4_addr(h->dest.host, h->dest.port, (struct sockaddr_in *)&h->dest_addr) == 0 ||
+                      uv_ip6_addr(h->dest.host, h->dest.port, (struct sockaddr_in6 *)&h->dest_addr) == 0;
     h->cli.helo = c->domain;
     h->cli.timeout_ms = (uint64_t)c->next_timeout * 1000;
     h->cli.data_timeout_ms = (uint64_t)c->next_timeout * 1000 * 5;
