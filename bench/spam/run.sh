@@ -138,4 +138,4 @@ if [ "${ABLATION:-0}" = 1 ]; then
 fi | tee -a "$OUT/results.md"
 
 # WRITE_DOCS=1: put these figures into docs/BENCHMARKS.md, section "Spam filter"
-if [ "${WRITE_DOCS:-0}" = 1 ]; then bench/spam/write_docs.py "$OUT/results.md"; fi
+if [ "${WRITE_DOCS:-0}" = 1 ]; then RUNS=$RUNS bench/spam/write_docs.py "$OUT/results.md"; fi

