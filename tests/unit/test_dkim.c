@@ -357,6 +357,11 @@ static void test_refusals(void **state)
         "DKIM-Signature: v=1; a=rsa-sha256; d=example.test; s=s; h=from; bh=AA==\r\n",
         "DKIM-Signature: v=1; v=1\r\n",
         "DKIM-Signature: garbage\r\n",
+        /* x= before t=, no a=, an unparsable t=, a truncated b= */
+        "DKIM-Signature: v=1; a=rsa-sha256; d=example.test; s=s; h=from; t=1790000000; x=1789999999; bh=AA==; b=AA==\r\n",
+        "DKIM-Signature: v=1; d=example.test; s=s; h=from; bh=AA==; b=AA==\r\n",
+        "DKIM-Signature: v=1; a=rsa-sha256; d=example.test; s=s; h=from; t=-5; bh=AA==; b=AA==\r\n",
+        "DKIM-Signature: v=1; a=ed25519-sha256; d=example.test; s=s; h=from; bh=AA==; b=QUJD=\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         size_t bl = strlen(bad[i]), ml = strlen(msg1);
