@@ -1,7 +1,8 @@
 /* dns_zone: zone storage and the authoritative lookup algorithm.
  * See dns_zone.h. Lookups walk the query name's labels from the apex down
- * using stack rdfs that point into the query name, so answering allocates
- * only the result lists. */
+ * using stack rdfs that point into the query name; the answer's lists and
+ * wildcard expansions live in struct dns_answer and the negative SOA with
+ * the zone, so a usual answer allocates nothing. */
 #include "dns_zone.h"
 
 #include <stdio.h>
@@ -137,6 +138,7 @@ void dns_zone_free(struct dns_zone *z)
     for (size_t i = 0; i < z->nrrs; i++)
         ldns_rr_free(z->rrs[i]);
     free(z->rrs);
+    ldns_rr_free(z->soa_neg);
     ldns_rdf_deep_free(z->origin);
     free(z);
 }
@@ -302,6 +304,17 @@ struct dns_zone *dns_zone_build(const ldns_rdf *origin, ldns_rr_list *rrs, char 
     const struct dns_node *apex = dns_zone_find(z, z->origin);
     if (!apex || !node_has(apex, LDNS_RR_TYPE_NS))
         return zone_fail(z, err, errsz, "%s", "no NS at the apex");
+    z->apex = apex;
+    /* RFC 2308 section 5: the negative TTL is min(SOA TTL, SOA MINIMUM). */
+    z->soa_neg = ldns_rr_clone(z->soa);
+    if (!z->soa_neg)
+        return zone_fail(z, err, errsz, "%s", "out of memory");
+    uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(z->soa_neg, 6));
+    if (min < ldns_rr_ttl(z->soa_neg))
+        ldns_rr_set_ttl(z->soa_neg, min);
+    const uint8_t *od = ldns_rdf_data(z->origin);
+    for (size_t p = 0; p < ldns_rdf_size(z->origin) && od[p]; p += (size_t)od[p] + 1)
+        z->origin_labels++;
     return z;
 }
 
@@ -446,21 +459,83 @@ static int name_labels(const ldns_rdf *name, size_t offs[DNS_LABELS_MAX + 1])
     return n;
 }
 
-static void push_sigs(const struct dns_node *n, ldns_rr_type t, const ldns_rdf *synth_owner,
+/* Appends rr to one of a's sections. The array starts in a->slot and
+ * moves to the heap only past DNS_ANSWER_INLINE records (ldns's own push
+ * would realloc the inline array). Like ldns, leaves rr out when out of memory. */
+static void push(struct dns_answer *a, ldns_rr_list *l, ldns_rr *rr)
+{
+    size_t n = l->_rr_count;
+    if (n == l->_rr_capacity) {
+        ldns_rr **inl = a->slot[l - a->sec];
+        ldns_rr **v = l->_rrs == inl ? malloc(n * 2 * sizeof *v) : realloc(l->_rrs, n * 2 * sizeof *v);
+        if (!v)
+            return;
+        if (l->_rrs == inl)
+            memcpy(v, inl, n * sizeof *v);
+        l->_rrs = v;
+        l->_rr_capacity = n * 2;
+    }
+    l->_rrs[n] = rr;
+    l->_rr_count = n + 1;
+}
+
+/* rr as found at the owner name `owner` (a wildcard expansion): a shallow
+ * copy sharing the zone's rdata while there is room in a->synth, else a
+ * deep copy kept in a->owned. NULL when out of memory. */
+static ldns_rr *synthesize(struct dns_answer *a, ldns_rr *rr, ldns_rdf *owner)
+{
+    if (a->nsynth < DNS_ANSWER_SYNTH) {
+        ldns_rr *s = &a->synth[a->nsynth++];
+        *s = *rr;
+        ldns_rr_set_owner(s, owner);
+        return s;
+    }
+    if (!a->owned && !(a->owned = ldns_rr_list_new()))
+        return NULL;
+    ldns_rr *c = ldns_rr_clone(rr);
+    if (!c)
+        return NULL;
+    ldns_rdf_deep_free(ldns_rr_owner(c));
+    ldns_rr_set_owner(c, ldns_rdf_clone(owner));
+    ldns_rr_list_push_rr(a->owned, c);
+    return c;
+}
+
+/* A copy of name kept in a, as the owner of expansions (the caller's
+ * name may not outlive the answer). */
+static ldns_rdf *synth_owner(struct dns_answer *a, const ldns_rdf *name)
+{
+    size_t n = ldns_rdf_size(name);
+    if (a->nowner >= DNS_CNAME_CHAIN_MAX + 1 || n > LDNS_MAX_DOMAINLEN + 1)
+        return NULL;
+    uint8_t *d = a->owner_data[a->nowner];
+    memcpy(d, ldns_rdf_data(name), n);
+    ldns_rdf *o = &a->owner[a->nowner++];
+    *o = (ldns_rdf){._size = n, ._type = LDNS_RDF_TYPE_DNAME, ._data = d};
+    return o;
+}
+
+static void push_sigs(const struct dns_node *n, ldns_rr_type t, ldns_rdf *synth_owner,
                       ldns_rr_list *list, struct dns_answer *a);
 
 static void push_soa_negative(const struct dns_zone *z, struct dns_answer *a)
 {
-    /* RFC 2308 section 5: the negative TTL is min(SOA TTL, SOA MINIMUM). */
-    ldns_rr *soa = ldns_rr_clone(z->soa);
-    uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
-    if (min < ldns_rr_ttl(soa))
-        ldns_rr_set_ttl(soa, min);
-    ldns_rr_list_push_rr(a->owned, soa);
-    ldns_rr_list_push_rr(a->ns, soa);
-    const struct dns_node *apex = a->dnssec ? dns_zone_find(z, z->origin) : NULL;
-    if (apex)
-        push_sigs(apex, LDNS_RR_TYPE_SOA, NULL, a->ns, a);
+    push(a, a->ns, z->soa_neg); /* its TTL already the negative one */
+    if (a->dnssec)
+        push_sigs(z->apex, LDNS_RR_TYPE_SOA, NULL, a->ns, a);
+}
+
+/* Appends the node's records of type t to one of a's sections. */
+static size_t push_type(const struct dns_node *n, ldns_rr_type t, ldns_rr_list *l, struct dns_answer *a)
+{
+    size_t k = 0;
+    for (uint32_t i = 0; i < n->nrr; i++) {
+        if (ldns_rr_get_type(n->rrs[i]) == t) {
+            push(a, l, n->rrs[i]);
+            k++;
+        }
+    }
+    return k;
 }
 
 /* A and AAAA of an in-zone target name, for the additional section. */
@@ -473,8 +548,15 @@ static void add_address(const struct dns_zone *z, const ldns_rdf *target, struct
         return;
     for (uint32_t i = 0; i < n->nrr; i++) {
         ldns_rr_type t = ldns_rr_get_type(n->rrs[i]);
-        if ((t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) && !ldns_rr_list_contains_rr(a->ar, n->rrs[i]))
-            ldns_rr_list_push_rr(a->ar, n->rrs[i]);
+        if (t != LDNS_RR_TYPE_A && t != LDNS_RR_TYPE_AAAA)
+            continue;
+        /* Only the zone's own records go here, and the zone holds no two
+         * equal ones, so the same record is the same pointer. */
+        size_t j = 0, have = ldns_rr_list_rr_count(a->ar);
+        while (j < have && ldns_rr_list_rr(a->ar, j) != n->rrs[i])
+            j++;
+        if (j == have)
+            push(a, a->ar, n->rrs[i]);
     }
 }
 
@@ -519,17 +601,17 @@ static void push_nsec(const struct dns_node *n, struct dns_answer *a)
     for (size_t i = 0; i < ldns_rr_list_rr_count(a->ns); i++)
         if (ldns_rr_list_rr(a->ns, i) == nsec)
             return;
-    dns_node_rrset(n, LDNS_RR_TYPE_NSEC, a->ns);
+    push_type(n, LDNS_RR_TYPE_NSEC, a->ns, a);
     push_sigs(n, LDNS_RR_TYPE_NSEC, NULL, a->ns, a);
 }
 
 static void referral(const struct dns_zone *z, const struct dns_node *cut, struct dns_answer *a)
 {
     size_t from = ldns_rr_list_rr_count(a->ns);
-    dns_node_rrset(cut, LDNS_RR_TYPE_NS, a->ns);
+    push_type(cut, LDNS_RR_TYPE_NS, a->ns, a);
     add_additionals(z, a->ns, from, a);
     if (a->dnssec) { /* the DS, or the NSEC proving there is none */
-        if (dns_node_rrset(cut, LDNS_RR_TYPE_DS, a->ns))
+        if (push_type(cut, LDNS_RR_TYPE_DS, a->ns, a))
             push_sigs(cut, LDNS_RR_TYPE_DS, NULL, a->ns, a);
         else
             push_nsec(cut, a);
@@ -543,25 +625,21 @@ static ldns_rr_type sig_covers(const ldns_rr *rrsig)
 }
 
 /* The RRSIGs at node n covering type t, into list (re-owned when synthesized). */
-static void push_sigs(const struct dns_node *n, ldns_rr_type t, const ldns_rdf *synth_owner,
+static void push_sigs(const struct dns_node *n, ldns_rr_type t, ldns_rdf *synth_owner,
                       ldns_rr_list *list, struct dns_answer *a)
 {
     for (uint32_t i = 0; i < n->nrr; i++) {
         ldns_rr *rr = n->rrs[i];
         if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_RRSIG || sig_covers(rr) != t)
             continue;
-        if (synth_owner) {
-            rr = ldns_rr_clone(rr);
-            ldns_rdf_deep_free(ldns_rr_owner(rr));
-            ldns_rr_set_owner(rr, ldns_rdf_clone(synth_owner));
-            ldns_rr_list_push_rr(a->owned, rr);
-        }
-        ldns_rr_list_push_rr(list, rr);
+        if (synth_owner && !(rr = synthesize(a, rr, synth_owner)))
+            continue;
+        push(a, list, rr);
     }
 }
 
 /* Appends the node's records of type t, re-owned to qname when synthesized. */
-static size_t push_rrset(const struct dns_node *n, ldns_rr_type t, const ldns_rdf *synth_owner,
+static size_t push_rrset(const struct dns_node *n, ldns_rr_type t, ldns_rdf *synth_owner,
                          struct dns_answer *a)
 {
     size_t k = 0;
@@ -569,13 +647,9 @@ static size_t push_rrset(const struct dns_node *n, ldns_rr_type t, const ldns_rd
         ldns_rr *rr = n->rrs[i];
         if (t != LDNS_RR_TYPE_ANY && ldns_rr_get_type(rr) != t)
             continue;
-        if (synth_owner) {
-            rr = ldns_rr_clone(rr);
-            ldns_rdf_deep_free(ldns_rr_owner(rr));
-            ldns_rr_set_owner(rr, ldns_rdf_clone(synth_owner));
-            ldns_rr_list_push_rr(a->owned, rr);
-        }
-        ldns_rr_list_push_rr(a->an, rr);
+        if (synth_owner && !(rr = synthesize(a, rr, synth_owner)))
+            continue;
+        push(a, a->an, rr);
         k++;
     }
     if (k && a->dnssec && t != LDNS_RR_TYPE_ANY && t != LDNS_RR_TYPE_RRSIG)
@@ -589,7 +663,11 @@ static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type
 static void answer_at(const struct dns_zone *z, const struct dns_node *n, const ldns_rdf *qname,
                       int synth, ldns_rr_type qtype, struct dns_answer *a, int depth)
 {
-    const ldns_rdf *owner = synth ? qname : NULL;
+    ldns_rdf *owner = synth ? synth_owner(a, qname) : NULL;
+    if (synth && !owner) { /* cannot happen: one expansion per chain link */
+        a->rcode = LDNS_RCODE_SERVFAIL;
+        return;
+    }
     size_t from = ldns_rr_list_rr_count(a->an);
     if (push_rrset(n, qtype, owner, a) > 0) {
         add_additionals(z, a->an, from, a);
@@ -615,9 +693,9 @@ static void answer_at(const struct dns_zone *z, const struct dns_node *n, const 
 static void lookup(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
                    struct dns_answer *a, int depth)
 {
-    size_t qo[DNS_LABELS_MAX + 1], zo[DNS_LABELS_MAX + 1];
-    int nq = name_labels(qname, qo), nz = name_labels(z->origin, zo);
-    if (nq < 0 || nz < 0 || nq < nz) {
+    size_t qo[DNS_LABELS_MAX + 1];
+    int nq = name_labels(qname, qo), nz = z->origin_labels;
+    if (nq < 0 || nq < nz) {
         a->rcode = LDNS_RCODE_FORMERR;
         return;
     }
@@ -686,22 +764,28 @@ void dns_zone_answer(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_ty
 void dns_zone_answer_do(const struct dns_zone *z, const ldns_rdf *qname, ldns_rr_type qtype,
                         int dnssec, struct dns_answer *a)
 {
-    memset(a, 0, sizeof *a);
-    a->dnssec = dnssec;
-    a->an = ldns_rr_list_new();
-    a->ns = ldns_rr_list_new();
-    a->ar = ldns_rr_list_new();
-    a->owned = ldns_rr_list_new();
+    /* Not a memset: the struct is a few KiB and most of it stays unused. */
     a->rcode = LDNS_RCODE_NOERROR;
     a->aa = 1;
+    a->dnssec = dnssec;
+    for (int i = 0; i < 3; i++)
+        a->sec[i] = (ldns_rr_list){._rr_count = 0, ._rr_capacity = DNS_ANSWER_INLINE, ._rrs = a->slot[i]};
+    a->an = &a->sec[0];
+    a->ns = &a->sec[1];
+    a->ar = &a->sec[2];
+    a->owned = NULL;
+    a->nsynth = 0;
+    a->nowner = 0;
     lookup(z, qname, qtype, a, 0);
 }
 
 void dns_answer_free(struct dns_answer *a)
 {
-    ldns_rr_list_free(a->an);
-    ldns_rr_list_free(a->ns);
-    ldns_rr_list_free(a->ar);
+    for (int i = 0; i < 3; i++)
+        if (a->sec[i]._rrs != a->slot[i])
+            free(a->sec[i]._rrs);
     ldns_rr_list_deep_free(a->owned);
-    memset(a, 0, sizeof *a);
+    a->an = a->ns = a->ar = a->owned = NULL;
+    for (int i = 0; i < 3; i++)
+        a->sec[i] = (ldns_rr_list){0, DNS_ANSWER_INLINE, a->slot[i]};
 }

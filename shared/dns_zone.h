@@ -36,16 +36,32 @@ struct dns_zone {
     size_t nnodes;
     uint32_t *hash;         /* open addressing: node index + 1, 0 = empty */
     size_t hmask;
+    /* Built once with the zone, so answers borrow instead of cloning: */
+    ldns_rr *soa_neg;             /* the SOA as negative answers carry it (RFC 2308 5) */
+    const struct dns_node *apex;  /* the origin's node */
+    int origin_labels;            /* labels in origin, the root not counted */
 };
 
+#define DNS_ANSWER_INLINE 32 /* records per section held without allocating */
+#define DNS_ANSWER_SYNTH 16  /* wildcard expansions held without allocating */
+
 /* What a lookup produced. an/ns/ar hold borrowed records (do not free them
- * one by one); owned holds the synthesized ones (wildcard expansions). */
+ * one by one, and do not push onto them with ldns: their arrays start in
+ * this struct). Wildcard expansions are shallow copies in synth[] that share
+ * the zone's rdata, past DNS_ANSWER_SYNTH deep copies in owned (NULL until
+ * needed). The lists point into the struct itself: never copy it. */
 struct dns_answer {
     ldns_pkt_rcode rcode;
     int aa;
     int dnssec; /* the query had DO: RRSIGs go with the RRsets */
     ldns_rr_list *an, *ns, *ar;
     ldns_rr_list *owned;
+    ldns_rr_list sec[3];
+    ldns_rr *slot[3][DNS_ANSWER_INLINE];
+    ldns_rr synth[DNS_ANSWER_SYNTH];
+    int nsynth, nowner;
+    ldns_rdf owner[DNS_CNAME_CHAIN_MAX + 1]; /* the expansions' owner names */
+    uint8_t owner_data[DNS_CNAME_CHAIN_MAX + 1][LDNS_MAX_DOMAINLEN + 1];
 };
 
 /* Parses master-file text (RFC 1035: $ORIGIN, $TTL, relative names) for the
