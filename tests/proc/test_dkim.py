@@ -418,6 +418,31 @@ def test_rfc8463_example(tmp_path):
     assert rc == 1 and all(l.startswith("dkim=fail") for l in lines), lines
 
 
+def test_dkimpy_test_data(tmp_path):
+    """dkimpy's own test data: a message signed by Exim (ed25519, a third
+    implementation) and the RFC 6376 example with its RSA key pass in ours;
+    its broken key records (unknown k=, a ':' for ';' after v=, a bad key)
+    are permerror in ours and fail in dkimpy."""
+    import dkim
+    exim = (DKIMPY_DATA / "ed25519test2.msg").read_bytes()
+    kf = write_keyfile(tmp_path / "e.txt", {"sed._domainkey.test.ex": (DKIMPY_DATA / "eximtest.dns").read_text().strip()})
+    rc, lines = ours_verify(kf, exim)
+    assert rc == 0 and lines == ["dkim=pass (256-bit key) header.d=test.ex header.s=sed header.a=ed25519-sha256 "
+                                 "header.b=5fhyD3EI"], lines
+    rsa = (DKIMPY_DATA / "rfc6376.signed.rsa.msg").read_bytes()
+    name = "test._domainkey.football.example.com"
+    kf = write_keyfile(tmp_path / "r.txt", {name: (DKIMPY_DATA / "test.txt").read_text().strip()})
+    rc, lines = ours_verify(kf, rsa)
+    assert rc == 0 and lines[0].startswith("dkim=pass (1024-bit key) header.d=football.example.com"), lines
+    for bad, reason in (("badk.txt", "unknown key type"), ("badversion.txt", "key record version is not DKIM1"),
+                        ("test_bad.txt", "bad RSA public key")):
+        txt = (DKIMPY_DATA / bad).read_text().replace("\n", "").strip()
+        kf = write_keyfile(tmp_path / bad, {name: txt})
+        rc, lines = ours_verify(kf, rsa)
+        assert rc == 1 and lines[0].startswith('dkim=permerror reason="%s"' % reason), (bad, lines)
+        assert dkim.verify(rsa, dnsfunc=lambda n, timeout=5: txt.encode()) is False, bad
+
+
 def test_key_problems(keys, tmp_path):
     paths, records, _ = keys
     signed = sign(keys, generated_messages()[0], "relaxed/relaxed")
