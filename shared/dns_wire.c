@@ -7,6 +7,7 @@
  * rdata as ldns keeps it (wire form). */
 #include "dns_wire.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define WIRE_DICT_MAX 64 /* names remembered for compression */
@@ -264,4 +265,61 @@ int dns_wire_plain_query(const uint8_t *w, size_t len, struct dns_wire_query *q)
         pos += 11 + (size_t)(w[pos + 9] << 8 | w[pos + 10]);
     }
     return pos == len;
+}
+
+/* ---- response cache ----------------------------------------------------- */
+
+struct dns_wire_cache_slot {
+    uint16_t klen, rlen; /* klen 0: empty */
+    int tag;
+    uint8_t key[DNS_WIRE_CACHE_KEY_MAX];
+    uint8_t resp[DNS_WIRE_CACHE_RESP_MAX];
+};
+
+struct dns_wire_cache {
+    struct dns_wire_cache_slot slot[DNS_WIRE_CACHE_SLOTS];
+};
+
+static size_t cache_index(const uint8_t *k, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ k[i]) * 16777619u;
+    return (h ^ (h >> 16)) & (DNS_WIRE_CACHE_SLOTS - 1);
+}
+
+struct dns_wire_cache *dns_wire_cache_new(void)
+{
+    return calloc(1, sizeof(struct dns_wire_cache));
+}
+
+void dns_wire_cache_free(struct dns_wire_cache *c)
+{
+    free(c);
+}
+
+const uint8_t *dns_wire_cache_get(const struct dns_wire_cache *c, const uint8_t *key, size_t klen,
+                                  size_t *len, int *tag)
+{
+    if (!c || klen == 0 || klen > DNS_WIRE_CACHE_KEY_MAX)
+        return NULL;
+    const struct dns_wire_cache_slot *s = &c->slot[cache_index(key, klen)];
+    if (s->klen != klen || memcmp(s->key, key, klen) != 0)
+        return NULL;
+    *len = s->rlen;
+    *tag = s->tag;
+    return s->resp;
+}
+
+void dns_wire_cache_put(struct dns_wire_cache *c, const uint8_t *key, size_t klen,
+                        const uint8_t *resp, size_t len, int tag)
+{
+    if (!c || klen == 0 || klen > DNS_WIRE_CACHE_KEY_MAX || len > DNS_WIRE_CACHE_RESP_MAX)
+        return;
+    struct dns_wire_cache_slot *s = &c->slot[cache_index(key, klen)];
+    s->klen = (uint16_t)klen;
+    memcpy(s->key, key, klen);
+    s->rlen = (uint16_t)len;
+    memcpy(s->resp, resp, len);
+    s->tag = tag;
 }

@@ -53,4 +53,25 @@ size_t dns_wire_answer_chain(const uint8_t *req, size_t reqlen, const struct dns
                              const struct dns_wire_chain *chain, size_t limit, uint8_t *out,
                              size_t cap);
 
+/* A cache of whole responses, for a server whose answers depend only on
+ * the question and on data that does not change while the cache lives (an
+ * authoritative zone: the cache is kept with the zone and dies with it).
+ * Keys are the caller's bytes; responses longer than DNS_WIRE_CACHE_RESP_MAX
+ * are not kept. Fixed size, allocated once: storing never allocates, a new
+ * entry replaces whatever held its slot. Single-threaded. */
+#define DNS_WIRE_CACHE_SLOTS 256
+#define DNS_WIRE_CACHE_KEY_MAX (LDNS_MAX_DOMAINLEN + 4)
+#define DNS_WIRE_CACHE_RESP_MAX 512
+
+struct dns_wire_cache;
+struct dns_wire_cache *dns_wire_cache_new(void);
+void dns_wire_cache_free(struct dns_wire_cache *c);
+/* The response stored under key (NULL if none), its length in *len and the
+ * caller's tag stored with it in *tag. Valid until the next put. */
+const uint8_t *dns_wire_cache_get(const struct dns_wire_cache *c, const uint8_t *key, size_t klen,
+                                  size_t *len, int *tag);
+/* Stores resp under key (nothing when either is too long). */
+void dns_wire_cache_put(struct dns_wire_cache *c, const uint8_t *key, size_t klen,
+                        const uint8_t *resp, size_t len, int tag);
+
 #endif

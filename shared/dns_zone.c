@@ -4,6 +4,7 @@
  * wildcard expansions live in struct dns_answer and the negative SOA with
  * the zone, so a usual answer allocates nothing. */
 #include "dns_zone.h"
+#include "dns_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,7 @@ void dns_zone_free(struct dns_zone *z)
         ldns_rr_free(z->rrs[i]);
     free(z->rrs);
     ldns_rr_free(z->soa_neg);
+    dns_wire_cache_free(z->cache);
     ldns_rdf_deep_free(z->origin);
     free(z);
 }

@@ -40,6 +40,9 @@ struct dns_zone {
     ldns_rr *soa_neg;             /* the SOA as negative answers carry it (RFC 2308 5) */
     const struct dns_node *apex;  /* the origin's node */
     int origin_labels;            /* labels in origin, the root not counted */
+    /* Whole responses for a server's fast path, created by it on first use
+     * (dns_wire.h); freed with the zone, so a swapped-in zone starts empty. */
+    struct dns_wire_cache *cache;
 };
 
 #define DNS_ANSWER_INLINE 32 /* records per section held without allocating */

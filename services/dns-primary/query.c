@@ -247,9 +247,24 @@ static void answer_query(struct primary *p, struct dns_req *req, ldns_pkt *q,
     dns_answer_free(&a);
 }
 
+/* The cache key of a plain query: the name as asked (the response copies
+ * it, case and all), the type, EDNS and DO. What else the response takes
+ * from the request (ID, RD, CD) is patched in on a hit. */
+static size_t cache_key(const struct dns_wire_query *pq, uint8_t *k)
+{
+    size_t n = ldns_rdf_size(&pq->qname);
+    memcpy(k, ldns_rdf_data(&pq->qname), n);
+    k[n] = (uint8_t)(pq->qtype >> 8);
+    k[n + 1] = (uint8_t)pq->qtype;
+    k[n + 2] = (uint8_t)((pq->edns ? 1 : 0) | (pq->do_bit ? 2 : 0));
+    return n + 3;
+}
+
 /* The common case without ldns's parser: a QUERY with one plain question
  * in class IN and nothing else but an OPT (version 0). 1 when answered;
- * 0 sends the message down the general path, which answers everything. */
+ * 0 sends the message down the general path, which answers everything.
+ * Responses that fit in 512 bytes whole (nothing dropped, no TC) are the
+ * same for every client limit, so they are kept in the zone's cache. */
 static int fast_query(struct primary *p, struct dns_req *req)
 {
     struct dns_wire_query pq;
@@ -268,16 +283,35 @@ static int fast_query(struct primary *p, struct dns_req *req)
     struct zone_entry *ze = zones_find(&p->zones, &qname, qtype);
     if (!ze)
         return 0;
+    uint8_t *out = ldns_buffer_begin(p->wbuf);
+    uint8_t key[DNS_WIRE_CACHE_KEY_MAX];
+    size_t klen = cache_key(&pq, key), n = 0;
+    int rc = 0;
+    const uint8_t *hit = dns_wire_cache_get(ze->zone->cache, key, klen, &n, &rc);
+    if (hit) {
+        memcpy(out, hit, n);
+        memcpy(out, w, 2);                                    /* ID */
+        out[2] = (uint8_t)((out[2] & ~0x01) | (w[2] & 0x01)); /* RD */
+        out[3] = (uint8_t)((out[3] & ~0x10) | (w[3] & 0x10)); /* CD */
+        dns_srv_reply(req, out, n);
+        metrics_inc("dns_responses_total", rcode_label((ldns_pkt_rcode)rc));
+        return 1;
+    }
     struct dns_answer a;
     dns_zone_answer_do(ze->zone, &qname, qtype, do_bit, &a);
-    size_t n = 0;
     if (a.rcode != LDNS_RCODE_FORMERR) {
         struct dns_wire_answer wa = {a.an, a.ns, a.ar, a.rcode, a.aa, 0, edns, do_bit, PRIMARY_EDNS_SIZE, 0, 0, 0};
-        n = dns_wire_answer(w, len, &wa, req->tcp ? 65535 : limit, ldns_buffer_begin(p->wbuf),
-                            ldns_buffer_capacity(p->wbuf));
+        n = dns_wire_answer(w, len, &wa, req->tcp ? 65535 : limit, out, ldns_buffer_capacity(p->wbuf));
     }
     if (n) {
-        dns_srv_reply(req, ldns_buffer_begin(p->wbuf), n);
+        size_t arcount = (size_t)out[10] << 8 | out[11];
+        if (n <= DNS_WIRE_CACHE_RESP_MAX && !(out[2] & 0x02) &&
+            arcount == ldns_rr_list_rr_count(a.ar) + (edns ? 1 : 0)) {
+            if (!ze->zone->cache)
+                ze->zone->cache = dns_wire_cache_new();
+            dns_wire_cache_put(ze->zone->cache, key, klen, out, n, (int)a.rcode);
+        }
+        dns_srv_reply(req, out, n);
         metrics_inc("dns_responses_total", rcode_label(a.rcode));
     }
     dns_answer_free(&a);
