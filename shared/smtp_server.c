@@ -444,6 +444,10 @@ static void smtp_srv_auth(struct smtp_srv *s, const struct smtp_cmd *c)
         smtp_srv_error(s, "503 5.5.1 Error: already authenticated");
         return;
     }
+    if (c->arg_len == 0) { /* a missing mechanism is a syntax error, not an unknown one */
+        smtp_srv_error(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+        return;
+    }
     const char *a = c->arg;
     size_t n = c->arg_len, ml = 0;
     while (ml < n && a[ml] != ' ')

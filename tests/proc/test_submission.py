@@ -256,6 +256,8 @@ def test_auth_exchange_edge_cases(lab, sub_cert):
     with the whole transaction, and an over-long response (500 5.5.6)."""
     l = lab()
     s = smtps(l.p465, sub_cert.ca)
+    assert s.docmd("AUTH")[0] == 501                               # no mechanism: syntax
+    assert s.docmd("AUTH", "CRAM-MD5")[0] == 504                   # not offered
     assert s.docmd("AUTH", "LOGIN")[0] == 334
     assert s.docmd("*")[0] == 501                                  # cancelled: 501, and the session goes on
     assert s.docmd("AUTH", "PLAIN")[0] == 334
