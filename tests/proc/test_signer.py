@@ -298,3 +298,37 @@ def test_keys_published_to_the_primary(tmp_path, keys, start_service):
         assert msg.count(b"DKIM-Signature:") == 2
         for idx in (0, 1):
             assert dkim.DKIM(msg).verify(idx=idx, dnsfunc=from_primary), idx
+
+
+def test_several_sign_domains(tmp_path, keys):
+    """--sign-domain (repeatable): mail from each listed domain is signed with
+    d= its own From domain (aligned for DMARC; From's case does not matter),
+    mail from a domain not listed (even a subdomain) passes unsigned."""
+    rsa, ed, records = keys
+    recs = dict(records)
+    for name, txt in records.items():
+        recs[name.replace(b"envoi.test", b"other.test")] = txt
+    sink, signer = chain(tmp_path, keys, "--sign-domain", "envoi.test", "--sign-domain", "Other.Test")
+    try:
+        sent = [(b"alice@envoi.test", b"envoi.test"), (b"BOB@OTHER.TEST", b"other.test"),
+                (b"carol@sub.envoi.test", None), (b"dave@gmail.test", None)]
+        for addr, _ in sent:
+            m = b"From: " + addr + b"\r\nTo: x@outlook.test\r\nSubject: from " + addr + b"\r\n\r\nhello\r\n"
+            r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % signer.port, "--from", addr.decode(),
+                                "--to", "x@outlook.test", "--data", "-"], input=m, capture_output=True)
+            assert r.returncode == 0, r.stdout
+        got = {re.search(rb"^Subject: from (\S+)\r$", g, re.M).group(1): strip_envelope(g)
+               for g in delivered(tmp_path / "md", len(sent))}
+        assert len(got) == len(sent)
+        for addr, d in sent:
+            msg = got[addr]
+            if d is None:
+                assert b"DKIM-Signature" not in msg, addr
+                continue
+            assert msg.count(b"DKIM-Signature:") == 2 and msg.count(b"d=" + d + b";") == 2, msg[:600]
+            for idx in (0, 1):
+                assert dkim.DKIM(msg).verify(idx=idx, dnsfunc=dnsfunc_for(recs)), (addr, idx)
+        assert signer.text().count("msg=dkim.unsigned") == 2
+    finally:
+        signer.stop()
+        sink.stop()
