@@ -397,8 +397,17 @@ int smtp_listen_received(const struct smtp_session *s, const char *by, const cha
     const char *with = srv->esmtp ? (srv->tls ? (srv->auth_user[0] ? "ESMTPSA" : "ESMTPS")
                                               : (srv->auth_user[0] ? "ESMTPA" : "ESMTP"))
                                   : "SMTP";
+    /* The client chose its HELO: controls, 8-bit bytes and parentheses would
+     * let it bend this trace field (or forge a comment in it). */
+    char helo[sizeof srv->helo];
+    size_t i = 0;
+    for (; srv->helo[i] && i < sizeof helo - 1; i++) {
+        unsigned char c = (unsigned char)srv->helo[i];
+        helo[i] = c <= ' ' || c >= 0x7f || c == '(' || c == ')' || c == '\\' ? '?' : (char)c;
+    }
+    helo[i] = '\0';
     int rc = sbuf_printf(out, "Received: from %s (%s)\r\n\tby %s (envoi %s) with %s id %s",
-                         srv->helo[0] ? srv->helo : "unknown", s->conn.peer, by, service, with, s->id);
+                         helo[0] ? helo : "unknown", s->conn.peer, by, service, with, s->id);
     if (s->conn.tls_desc[0])
         rc |= sbuf_printf(out, "\r\n\t(using %s)", s->conn.tls_desc);
     if (srv->nrcpt == 1)

@@ -291,6 +291,23 @@ def test_auth_exchange_edge_cases(lab, sub_cert):
     assert b"all at once" in delivered(l.maildir, 1)[0]
 
 
+def test_received_does_not_carry_helo_controls(lab, sub_cert):
+    """Whatever the client says in EHLO, the Received field it ends up in
+    holds printable ASCII without parentheses (no control bytes, no forged
+    comment)."""
+    l = lab()
+    s = smtplib.SMTP_SSL("127.0.0.1", l.p465, context=client_ctx(sub_cert.ca), timeout=10)
+    assert s.ehlo("evil.test\x01(127.0.0.99)\x7f")[0] == 250
+    s.login("carol", PASSWORDS["carol"])
+    s.sendmail("carol@example.test", ["rcpt@dest.test"], b"Subject: helo\r\n\r\nx\r\n")
+    s.quit()
+    raw = delivered(l.maildir, 1)[0]
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    received = headers_of(raw).get_all("Received")[0]
+    assert received.startswith("from evil.test??127.0.0.99?? (127.0.0.1)"), received
+    assert not any(c < 0x20 and c not in (9, 10, 13) or c >= 0x7f for c in head), head
+
+
 # ---- policy ----
 
 
