@@ -26,6 +26,14 @@ struct wire {
 
 static uint8_t lc(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
 
+/* ldns's accessors are calls into the shared library, several per record
+ * written; the encoder reads the (public) struct fields instead. */
+static inline const uint8_t *rdf_data(const ldns_rdf *f) { return f->_data; }
+static inline size_t rdf_size(const ldns_rdf *f) { return f->_size; }
+static inline ldns_rr_type rr_type(const ldns_rr *r) { return r->_rr_type; }
+static inline size_t list_n(const ldns_rr_list *l) { return l->_rr_count; }
+static inline const ldns_rr *list_rr(const ldns_rr_list *l, size_t k) { return l->_rrs[k]; }
+
 static void put(struct wire *w, const void *p, size_t n)
 {
     if (w->overflow || w->len + n > w->cap) {
@@ -52,8 +60,8 @@ static void put32(struct wire *w, uint32_t v)
  * dictionary keeps pointers to lower-case copies in scratch. */
 static void put_name(struct wire *w, const ldns_rdf *name, uint8_t *scratch)
 {
-    const uint8_t *d = ldns_rdf_data(name);
-    size_t n = ldns_rdf_size(name);
+    const uint8_t *d = rdf_data(name);
+    size_t n = rdf_size(name);
     if (n == 0 || n > LDNS_MAX_DOMAINLEN) {
         w->overflow = 1;
         return;
@@ -105,17 +113,17 @@ static void put_rr(struct wire *w, const ldns_rr *rr, struct scratch *s, uint32_
         w->overflow = 1;
         return;
     }
-    put_name(w, ldns_rr_owner(rr), sc);
-    put16(w, ldns_rr_get_type(rr));
-    put16(w, ldns_rr_get_class(rr));
-    uint32_t ttl = ldns_rr_ttl(rr);
+    put_name(w, rr->_owner, sc);
+    put16(w, rr_type(rr));
+    put16(w, rr->_rr_class);
+    uint32_t ttl = rr->_ttl;
     put32(w, ttl_max && ttl > ttl_max ? ttl_max : ttl);
     size_t rdlen_at = w->len;
     put16(w, 0);
-    int comp = compressible(ldns_rr_get_type(rr));
-    for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
-        const ldns_rdf *f = ldns_rr_rdf(rr, i);
-        if (comp && ldns_rdf_get_type(f) == LDNS_RDF_TYPE_DNAME) {
+    int comp = compressible(rr_type(rr));
+    for (size_t i = 0; i < rr->_rd_count; i++) {
+        const ldns_rdf *f = rr->_rdata_fields[i];
+        if (comp && f->_type == LDNS_RDF_TYPE_DNAME) {
             uint8_t *sc2 = scratch_next(s);
             if (!sc2) {
                 w->overflow = 1;
@@ -123,7 +131,7 @@ static void put_rr(struct wire *w, const ldns_rr *rr, struct scratch *s, uint32_
             }
             put_name(w, f, sc2);
         } else {
-            put(w, ldns_rdf_data(f), ldns_rdf_size(f));
+            put(w, rdf_data(f), rdf_size(f));
         }
     }
     if (!w->overflow) {
@@ -155,11 +163,11 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answ
     const ldns_rr_list *sec[3] = {wa->an, wa->ns, wa->ar};
     size_t counts[3] = {0, 0, 0};
     for (int i = 0; i < sections; i++)
-        for (size_t k = 0; sec[i] && k < ldns_rr_list_rr_count(sec[i]); k++)
-            counts[i] += !(wa->skip_rrsig && ldns_rr_get_type(ldns_rr_list_rr(sec[i], k)) == LDNS_RR_TYPE_RRSIG);
+        for (size_t k = 0; sec[i] && k < list_n(sec[i]); k++)
+            counts[i] += !(wa->skip_rrsig && rr_type(list_rr(sec[i], k)) == LDNS_RR_TYPE_RRSIG);
     for (size_t c = 0; ch && sections > 0 && c < ch->n; c++)
-        for (size_t k = 0; ch->sets[c] && k < ldns_rr_list_rr_count(ch->sets[c]); k++)
-            counts[0] += !(wa->skip_rrsig && ldns_rr_get_type(ldns_rr_list_rr(ch->sets[c], k)) == LDNS_RR_TYPE_RRSIG);
+        for (size_t k = 0; ch->sets[c] && k < list_n(ch->sets[c]); k++)
+            counts[0] += !(wa->skip_rrsig && rr_type(list_rr(ch->sets[c], k)) == LDNS_RR_TYPE_RRSIG);
     uint8_t h[12];
     memcpy(h, req, 2);
     h[2] = (uint8_t)(0x80 | (req[2] & 0x79) | (wa->aa ? 0x04 : 0) | (tc ? 0x02 : 0));
@@ -187,15 +195,15 @@ static size_t encode(const uint8_t *req, size_t qlen, const struct dns_wire_answ
     }
     put(&w, req + 12, qlen);
     for (size_t c = 0; ch && sections > 0 && c < ch->n; c++)
-        for (size_t k = 0; ch->sets[c] && k < ldns_rr_list_rr_count(ch->sets[c]); k++) {
-            const ldns_rr *rr = ldns_rr_list_rr(ch->sets[c], k);
-            if (!(wa->skip_rrsig && ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG))
+        for (size_t k = 0; ch->sets[c] && k < list_n(ch->sets[c]); k++) {
+            const ldns_rr *rr = list_rr(ch->sets[c], k);
+            if (!(wa->skip_rrsig && rr_type(rr) == LDNS_RR_TYPE_RRSIG))
                 put_rr(&w, rr, s, ch->ttl_max ? ch->ttl_max[c] : 0);
         }
     for (int i = 0; i < sections; i++)
-        for (size_t k = 0; sec[i] && k < ldns_rr_list_rr_count(sec[i]); k++) {
-            const ldns_rr *rr = ldns_rr_list_rr(sec[i], k);
-            if (!(wa->skip_rrsig && ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG))
+        for (size_t k = 0; sec[i] && k < list_n(sec[i]); k++) {
+            const ldns_rr *rr = list_rr(sec[i], k);
+            if (!(wa->skip_rrsig && rr_type(rr) == LDNS_RR_TYPE_RRSIG))
                 put_rr(&w, rr, s, wa->ttl_max);
         }
     if (wa->edns) { /* OPT: root, type 41, our payload size, DO echoed */
