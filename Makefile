@@ -103,7 +103,7 @@ proc: all
 # ASan/UBSan with leak checking at exit.
 proc-asan: $(ASAN_BIN)
 	@ENVOI_BIN_DIR=$(CURDIR)/$(B)/asan/bin ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  scripts/run-pytest.sh tests/proc/test_hop.py tests/proc/test_tls.py tests/proc/test_verifier.py tests/proc/test_signer.py tests/proc/test_send.py tests/proc/test_chaos.py tests/proc/test_spamfilter.py \
+	  scripts/run-pytest.sh tests/proc/test_hop.py tests/proc/test_tls.py tests/proc/test_verifier.py tests/proc/test_submission.py tests/proc/test_signer.py tests/proc/test_send.py tests/proc/test_chaos.py tests/proc/test_spamfilter.py \
 	  tests/proc/test_dns_primary.py tests/proc/test_dns_resolver.py tests/proc/test_dns_dnssec.py tests/proc/test_dns_nsec3.py tests/proc/test_dns_fastpath.py
 
 e2e: all

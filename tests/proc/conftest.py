@@ -62,9 +62,8 @@ def free_port():
 
 
 def _append_only(f):
-    """The service shares f's open file description, offset included, and
-    _read() seeks: with O_APPEND its writes still go to the end instead of
-    over earlier output."""
+    """The service shares f's open file description, offset included: with
+    O_APPEND its writes go to the end instead of over earlier output."""
     fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fcntl.fcntl(f.fileno(), fcntl.F_GETFL) | os.O_APPEND)
     return f
 
@@ -94,9 +93,10 @@ class Service:
         self.stopped = False
 
     def _read(self, f):
-        f.flush()
-        f.seek(0)
-        return f.read().decode("utf-8", "replace")
+        # pread, not seek+read: the service moves the shared offset with
+        # every write, so a seek followed by a read could find nothing.
+        fd = f.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
     def stderr_text(self):
         return self._read(self._err)

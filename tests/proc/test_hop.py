@@ -38,9 +38,8 @@ def wait_port(port, proc, timeout=10):
 
 class Proc:
     def __init__(self, argv, port, logpath):
-        # O_APPEND: the service shares this open file (and its offset) and
-        # text() seeks to read; without it the service would go on writing
-        # where text() left the offset, over its own earlier lines.
+        # O_APPEND: the service shares this open file description (and its
+        # offset); every write of its goes to the end whatever the offset.
         self.log = open(logpath, "w+b")
         fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL, fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL) | os.O_APPEND)
         self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
@@ -60,9 +59,9 @@ class Proc:
         self.p.wait(10)
 
     def text(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        # pread: the service moves the shared offset with every write.
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 @pytest.fixture
