@@ -10,6 +10,7 @@
 #include <mbedtls/pk.h>
 
 #include "dkim_int.h"
+#include "hdr.h"
 
 #define DKIM_LINE_MAX 78    /* folded line length, RFC 5322 2.1.1 "SHOULD" */
 #define DKIM_SIG_MAX 1024   /* bytes of a raw signature (RSA 4096 is 512) */
@@ -317,27 +318,13 @@ int dkim_from_domain(const char *msg, size_t len, char *out, size_t outsz)
     /* Drop comments and quoted strings, keep the address characters. */
     char v[DKIM_FROM_MAX + 1];
     size_t vn = 0;
-    int depth = 0, quoted = 0, commas = 0;
+    struct hdr_lex lex = {0};
+    int commas = 0;
     const char *p = memchr(from->p, ':', from->len) + 1, *end = from->p + from->len;
     for (; p < end; p++) {
-        char c = *p;
-        if (quoted) {
-            if (c == '\\' && p + 1 < end)
-                p++;
-            else if (c == '"')
-                quoted = 0;
-        } else if (depth) {
-            if (c == '\\' && p + 1 < end)
-                p++;
-            else
-                depth += (c == '(') - (c == ')');
-        } else if (c == '"') {
-            quoted = 1;
-        } else if (c == '(') {
-            depth = 1;
-        } else {
-            commas += c == ',';
-            v[vn++] = c;
+        if (hdr_lex_visible(&lex, &p, end)) {
+            commas += *p == ',';
+            v[vn++] = *p;
         }
     }
     v[vn] = 0;

@@ -36,28 +36,30 @@ int hdr_name_is(const char *name, size_t nlen, const char *want)
     return strlen(want) == nlen && !strncasecmp(name, want, nlen);
 }
 
+size_t hdr_next(const char *p, size_t n, size_t *nlen, size_t *voff)
+{
+    *nlen = *voff = 0;
+    if (n == 0 || p[0] == '\n' || (p[0] == '\r' && n > 1 && p[1] == '\n'))
+        return 0;
+    size_t fl = hdr_field_len(p, n, nlen, voff);
+    if (fl)
+        return fl;
+    /* Not a field: one line, passed over, so a field hidden behind a
+     * malformed line is still found. */
+    *nlen = *voff = 0;
+    const char *nl = memchr(p, '\n', n);
+    return nl ? (size_t)(nl - p) + 1 : n;
+}
+
 char *hdr_filter(const char *msg, size_t len, const char *prepend, hdr_drop_fn drop, void *arg, size_t *outlen)
 {
     struct sbuf out;
     sbuf_init(&out, 0);
     if (prepend)
         sbuf_adds(&out, prepend);
-    size_t i = 0, nlen, voff;
-    while (i < len) {
-        size_t fl = hdr_field_len(msg + i, len - i, &nlen, &voff);
-        if (fl == 0) {
-            /* Not a field: the empty line ends the header section; any other
-             * malformed line is kept and the walk goes on, so a forged field
-             * hidden behind it is still found. */
-            if (msg[i] == '\n' || (msg[i] == '\r' && i + 1 < len && msg[i + 1] == '\n'))
-                break;
-            const char *nl = memchr(msg + i, '\n', len - i);
-            fl = nl ? (size_t)(nl - (msg + i)) + 1 : len - i;
-            sbuf_add(&out, msg + i, fl);
-            i += fl;
-            continue;
-        }
-        if (!drop || !drop(arg, msg + i, nlen, msg + i + voff, fl - voff))
+    size_t i = 0, nlen, voff, fl;
+    while (i < len && (fl = hdr_next(msg + i, len - i, &nlen, &voff)) > 0) {
+        if (!nlen || !drop || !drop(arg, msg + i, nlen, msg + i + voff, fl - voff))
             sbuf_add(&out, msg + i, fl);
         i += fl;
     }
@@ -65,19 +67,23 @@ char *hdr_filter(const char *msg, size_t len, const char *prepend, hdr_drop_fn d
     return sbuf_steal(&out, outlen);
 }
 
-int hdr_find(const char *msg, size_t len, const char *name, const char **value, size_t *vlen)
+int hdr_lex_visible(struct hdr_lex *l, const char **pp, const char *end)
 {
-    size_t i = 0, nlen, voff;
-    while (i < len) {
-        size_t fl = hdr_field_len(msg + i, len - i, &nlen, &voff);
-        if (fl == 0)
-            return 0;
-        if (hdr_name_is(msg + i, nlen, name)) {
-            *value = msg + i + voff;
-            *vlen = fl - voff;
-            return 1;
-        }
-        i += fl;
+    char c = **pp;
+    if (l->quoted || l->depth) {
+        if (c == '\\' && *pp + 1 < end)
+            ++*pp; /* a quoted pair: the next character means nothing */
+        else if (l->quoted)
+            l->quoted = c != '"';
+        else
+            l->depth += (c == '(') - (c == ')');
+        return 0;
     }
+    if (c == '"')
+        l->quoted = 1;
+    else if (c == '(')
+        l->depth = 1;
+    else
+        return 1;
     return 0;
 }

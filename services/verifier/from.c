@@ -7,36 +7,12 @@
  * author, so the verifier checks each domain found. Pure: no I/O. */
 #include "verifier.h"
 
+#include "hdr.h"
+
 #include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 #define FROM_VALUE_MAX 4096 /* of one From: field; the rest is not read */
-
-/* Length of the header field at p with its continuation lines, 0 at the end
- * of the header section; *voff is where the value starts (0: not a field). */
-static size_t from_field(const char *p, size_t n, size_t *voff)
-{
-    size_t i = 0;
-    *voff = 0;
-    if (n == 0 || p[0] == '\n' || (p[0] == '\r' && n > 1 && p[1] == '\n'))
-        return 0;
-    while (i < n && p[i] != ':' && p[i] != '\n' && p[i] != ' ' && p[i] != '\t')
-        i++;
-    size_t name_end = i;
-    while (i < n && (p[i] == ' ' || p[i] == '\t'))
-        i++;
-    if (i < n && p[i] == ':' && name_end == 4 && !strncasecmp(p, "From", 4))
-        *voff = i + 1;
-    for (;;) {
-        const char *nl = memchr(p + i, '\n', n - i);
-        if (!nl)
-            return n;
-        i = (size_t)(nl - p) + 1;
-        if (i >= n || (p[i] != ' ' && p[i] != '\t'))
-            return i;
-    }
-}
 
 static void from_add(char (*out)[VERIFIER_DOMAIN_MAX], int *n, int max, const char *d, size_t len)
 {
@@ -86,36 +62,22 @@ static void from_address(const char *a, size_t len, char (*out)[VERIFIER_DOMAIN_
 int verifier_from_domains(const char *msg, size_t len, char (*out)[VERIFIER_DOMAIN_MAX], int max, int *naddr)
 {
     int n = 0;
-    size_t i = 0, voff;
+    size_t i = 0, nlen, voff, fl;
     *naddr = 0;
-    while (i < len) {
-        size_t fl = from_field(msg + i, len - i, &voff);
-        if (fl == 0)
-            break;
-        if (voff) {
+    while (i < len && (fl = hdr_next(msg + i, len - i, &nlen, &voff)) > 0) {
+        if (hdr_name_is(msg + i, nlen, "From")) {
             /* Comments and quoted strings out; commas outside <> split
              * addresses; a group's "name:" and its closing ';' are dropped. */
             char v[FROM_VALUE_MAX];
             size_t vn = 0;
-            int depth = 0, quoted = 0, angle = 0;
+            struct hdr_lex lex = {0};
+            int angle = 0;
             const char *p = msg + i + voff, *end = msg + i + fl;
             for (; p < end && vn < sizeof v; p++) {
+                if (!hdr_lex_visible(&lex, &p, end))
+                    continue;
                 char c = *p;
-                if (quoted) {
-                    if (c == '\\' && p + 1 < end)
-                        p++;
-                    else if (c == '"')
-                        quoted = 0;
-                } else if (depth) {
-                    if (c == '\\' && p + 1 < end)
-                        p++;
-                    else
-                        depth += (c == '(') - (c == ')');
-                } else if (c == '"') {
-                    quoted = 1;
-                } else if (c == '(') {
-                    depth = 1;
-                } else if (!angle && (c == ',' || c == ';')) {
+                if (!angle && (c == ',' || c == ';')) {
                     if (vn) {
                         from_address(v, vn, out, &n, max);
                         ++*naddr;
