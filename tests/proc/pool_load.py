@@ -150,6 +150,17 @@ def position(seq, *what):
     raise AssertionError("no event %r in %r" % (what, seq))
 
 
+def assert_loop_stayed_free(events, bigs):
+    """Every big message got 250; /healthz was answered (200) before the
+    last big message reached the next hop, and the small message was
+    accepted while a big one still waited for its reply."""
+    seq = events.list()
+    assert sorted((e[1], e[2]) for e in seq if e[0] == "big-reply") == [(r, 250) for r in sorted(bigs)], events
+    assert seq[position(seq, "healthz")][1].startswith("HTTP/1.0 200"), events
+    assert position(seq, "healthz") < max(position(seq, "upstream-data", r) for r in bigs), events
+    assert position(seq, "small-reply", {}) < max(position(seq, "big-reply", r) for r in bigs), events
+
+
 def big_text(size, seed):
     """About size bytes of CRLF text lines made of varied words, no line
     starting with a dot: deterministic for a given seed (no hash())."""

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from pool_load import Events, Upstream, load, position, stop_during_work
+from pool_load import Events, Upstream, assert_loop_stayed_free, load, position, stop_during_work
 from test_hop import BIN, ROOT, Proc, delivered, free_port
 
 FOLDERS = {"spam-1": "spam", "spam-2": "spam", "easy-ham-1": "ham", "easy-ham-2": "ham", "hard-ham-1": "ham"}
@@ -48,6 +48,20 @@ def corpus(tmp_path_factory):
     # in every run.
     test.sort(key=lambda t: (hashlib.sha256(t[0].encode()).digest()[:2], t[0]))
     return db, test
+
+
+def fields_above(got, original):
+    """The names of the fields added above original in got, which must end
+    with original byte for byte."""
+    rest, seen = got, []
+    while not rest.startswith(original):
+        end = rest.index(b"\r\n")
+        while rest[end + 2:end + 3] in (b"\t", b" "):
+            end = rest.index(b"\r\n", end + 2)
+        seen.append(rest[:rest.index(b":")])
+        rest = rest[end + 2:]
+    assert rest == original
+    return seen
 
 
 def normalise(raw):
@@ -111,15 +125,7 @@ def test_thousand_corpus_messages_through_the_service(tmp_path, corpus):
         for m in got:
             rcpt = re.search(rb"^X-Envoi-Rcpt: <([^>]+)>", m, re.M).group(1).decode()
             original, cls = sent[rcpt]
-            rest = m
-            seen = []
-            while not rest.startswith(original):
-                end = rest.index(b"\r\n")
-                while rest[end + 2:end + 3] in (b"\t", b" "):
-                    end = rest.index(b"\r\n", end + 2)
-                seen.append(rest[:rest.index(b":")])
-                rest = rest[end + 2:]
-            assert rest == original  # everything below our headers is untouched
+            seen = fields_above(m, original)  # asserts everything below them is untouched
             assert seen.count(b"X-Spamtacus") == 1 and seen.count(b"X-Spamtacus-Score") == 1, seen
             assert set(seen) <= {b"Return-Path", b"X-Envoi-Rcpt", b"Received", b"X-Spamtacus", b"X-Spamtacus-Score"}
             verdict = re.search(rb"^X-Spamtacus: (yes|no|unknown)\r$", m, re.M).group(1).decode()
@@ -247,14 +253,7 @@ def offline(tmp_path, dbs, msgs):
 def our_verdict(got, original):
     """(verdict, score) of a message as the next hop got it: above the
     original, only the hop's Received and exactly one of each of ours."""
-    rest, seen = got, []
-    while not rest.startswith(original):
-        end = rest.index(b"\r\n")
-        while rest[end + 2:end + 3] in (b"\t", b" "):
-            end = rest.index(b"\r\n", end + 2)
-        seen.append(rest[:rest.index(b":")])
-        rest = rest[end + 2:]
-    assert rest == original
+    seen = fields_above(got, original)
     assert sorted(seen) == [b"Received", b"X-Spamtacus", b"X-Spamtacus-Score"], seen
     verdict = re.search(rb"^X-Spamtacus: (yes|no|unknown)\r$", got, re.M).group(1).decode()
     score = float(re.search(rb"^X-Spamtacus-Score: ([0-9.]+)\r$", got, re.M).group(1))
@@ -284,11 +283,7 @@ def test_loop_answers_while_big_messages_are_classified(tmp_path, corpus, monkey
         small = ("small@envoi.test", normalise(open(spam, "rb").read()))
         errors = load(sf.port, sf.admin, events, "corpus@gmail.test", bigs, small)
         assert errors == []
-        seq = events.list()
-        assert sorted((e[1], e[2]) for e in seq if e[0] == "big-reply") == [(r, 250) for r in sorted(bigs)], events
-        assert seq[position(seq, "healthz")][1].startswith("HTTP/1.0 200"), events
-        assert position(seq, "healthz") < max(position(seq, "upstream-data", r) for r in bigs), events
-        assert position(seq, "small-reply", {}) < max(position(seq, "big-reply", r) for r in bigs), events
+        assert_loop_stayed_free(events, bigs)
         sent = dict(bigs, **{small[0]: small[1]})
         expected = offline(tmp_path, [db], sent)
         assert sorted(up.stored) == sorted(sent)
