@@ -45,7 +45,8 @@ static struct gitdb *clone_repo(const char *remote, const char *dir, const char 
         if (db)
             return db;
         char q[600];
-        log_warn("git.clone_failed", "remote=%s try=%d error=%s", remote, i + 1,
+        char shown[512];
+        log_warn("git.clone_failed", "remote=%s try=%d error=%s", gitdb_url_shown(remote, shown, sizeof shown), i + 1,
                  log_quote(q, sizeof q, err, strlen(err)));
         sleep(1);
     }
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
 {
     const char *listen = NULL, *remote = NULL, *dir = NULL, *admin = NULL, *ssh_key = NULL;
     const char *level = NULL, *notify_key = NULL;
+    char shown[512]; /* --remote as logged: a password in it never is */
     long poll_s = 0;
     int axfr = 0;
     struct conf_flag flags[] = {
@@ -95,7 +97,7 @@ int main(int argc, char **argv)
     }
     P.db = clone_repo(remote, dir, ssh_key);
     if (!P.db)
-        log_fatal("git.unavailable", "remote=%s", remote);
+        log_fatal("git.unavailable", "remote=%s", gitdb_url_shown(remote, shown, sizeof shown));
     int moved;
     if (gitdb_pull(P.db, &moved) < 0) /* an old clone in --clone-dir catches up */
         log_warn("git.pull_failed", "error=\"%s\"", gitdb_error(P.db));
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < P.zones.n; i++)
         P.zones.v[i].changed = 0;
     if (P.zones.n == 0)
-        log_warn("zones.none", "remote=%s", remote);
+        log_warn("zones.none", "remote=%s", gitdb_url_shown(remote, shown, sizeof shown));
 
     P.loop = uv_default_loop();
     P.axfr_open = axfr;

@@ -606,3 +606,25 @@ def test_tcp_garbage_and_half_messages_do_not_hurt(primary):
         s.settimeout(2)
         assert s.recv(10) == b""
     assert query(primary.port, "mail.zt.test", "A", tcp=True).answer
+
+
+def test_remote_password_never_logged(tmp_path):
+    """An https token in --remote stays out of the logs, also when the clone
+    fails (here: nothing listens on the loopback port)."""
+    from conftest import BIN
+    port = free_port()
+    err = tmp_path / "stderr"
+    with open(err, "wb") as f:
+        p = subprocess.Popen([str(BIN / "dns-primary"), "--listen", f"127.0.0.1:{free_port()}", "--remote",
+                              f"https://zones:s3cret-token@127.0.0.1:{port}/zones.git", "--clone-dir",
+                              str(tmp_path / "clone")], stdout=subprocess.DEVNULL, stderr=f)
+    try:
+        end = time.time() + 20
+        while "git.clone_failed" not in err.read_text() and time.time() < end:
+            time.sleep(0.1)
+    finally:
+        p.kill()  # it would retry for 30 s: the git server may start after it
+        p.wait()
+    text = err.read_text()
+    assert "git.clone_failed" in text and "zones:***@127.0.0.1" in text, text
+    assert "s3cret" not in text
