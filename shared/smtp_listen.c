@@ -394,9 +394,17 @@ int smtp_listen_received(const struct smtp_session *s, const char *by, const cha
 {
     char date[64];
     const struct smtp_srv *srv = &s->srv;
-    const char *with = srv->esmtp ? (srv->tls ? (srv->auth_user[0] ? "ESMTPSA" : "ESMTPS")
-                                              : (srv->auth_user[0] ? "ESMTPA" : "ESMTP"))
-                                  : "SMTP";
+    /* RFC 3848 names, and RFC 6531's UTF8SMTP family for a transaction
+     * that asked for SMTPUTF8. */
+    char with[16];
+    if (!srv->esmtp)
+        snprintf(with, sizeof with, "SMTP");
+    else
+        snprintf(with, sizeof with, "%s%s%s", srv->from.smtputf8 ? "UTF8SMTP" : "ESMTP", srv->tls ? "S" : "",
+                 srv->auth_user[0] ? "A" : "");
+    /* TCP-info is an address literal (RFC 5321 4.4): [192.0.2.1], [IPv6:...]. */
+    char lit[NET_IP_MAX + 8];
+    snprintf(lit, sizeof lit, "[%s%s]", strchr(s->conn.peer, ':') ? "IPv6:" : "", s->conn.peer);
     /* The client chose its HELO: controls, 8-bit bytes and parentheses would
      * let it bend this trace field (or forge a comment in it). */
     char helo[sizeof srv->helo];
@@ -407,7 +415,7 @@ int smtp_listen_received(const struct smtp_session *s, const char *by, const cha
     }
     helo[i] = '\0';
     int rc = sbuf_printf(out, "Received: from %s (%s)\r\n\tby %s (envoi %s) with %s id %s",
-                         helo[0] ? helo : "unknown", s->conn.peer, by, service, with, s->id);
+                         helo[0] ? helo : "unknown", lit, by, service, with, s->id);
     if (s->conn.tls_desc[0])
         rc |= sbuf_printf(out, "\r\n\t(using %s)", s->conn.tls_desc);
     if (srv->nrcpt == 1)

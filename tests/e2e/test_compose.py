@@ -393,7 +393,7 @@ def test_postfix_delivers_to_our_mx_over_verified_starttls(stack):
     checks our certificate against the lab CA for the name mx.envoi.test."""
     token = uuid.uuid4().hex
     got = postfix_send(token)
-    assert re.search(rb"Received: from mta\.gmail\.test \(10\.77\.0\.25\)\r?\n\s+by mx\.envoi\.test "
+    assert re.search(rb"Received: from mta\.gmail\.test \(\[10\.77\.0\.25\]\)\r?\n\s+by mx\.envoi\.test "
                      rb"\(envoi verifier\) with ESMTPS", got), got[:800]
     assert b"(using TLSv1.2 " in got
     logs = run([LAB, "logs", "gmail-mta"]).stdout.decode(errors="replace")

@@ -114,11 +114,24 @@ def test_swaks_through_hop(hop, sink):
     msgs = delivered(sink.maildir, 1)
     assert len(msgs) == 1
     head, body = split(msgs[0])
-    assert b"\r\nReceived: from " in head and b"by spamfilter.envoi.test (envoi spamfilter) with ESMTP" in head
+    assert b"\r\nReceived: from " in head and b"by spamfilter.envoi.test (envoi spamfilter) with ESMTP id" in head
+    assert b" ([127.0.0.1])\r\n" in head  # TCP-info as an address literal (RFC 5321 4.4)
     assert b"for <bob@envoi.test>" in head
     assert head.count(b"X-Spamtacus:") == 1 and b"X-Spamtacus: yes" not in head  # forged copy stripped
     assert head.count(b"X-Spamtacus-Score:") == 1
     assert body.startswith(b"line one\r\n.leading dot\r\n..two dots\r\nend\r\n")
+
+
+def test_received_names_utf8smtp(hop, sink):
+    """A transaction with SMTPUTF8 is received "with UTF8SMTP" (RFC 6531
+    3.7.3), one without it "with ESMTP"."""
+    with smtplib.SMTP("127.0.0.1", hop.port) as c:
+        c.sendmail("a@gmail.test", ["b@envoi.test"], "Subject: plain\r\n\r\nx\r\n")
+        c.sendmail("j\u00fcrgen@gmail.test", ["b@envoi.test"], "Subject: utf8\r\n\r\nx\r\n".encode(),
+                   mail_options=["SMTPUTF8"])
+    got = {b"utf8" if b"Subject: utf8" in m else b"plain": split(m)[0] for m in delivered(sink.maildir, 2)}
+    assert b"(envoi spamfilter) with UTF8SMTP id" in got[b"utf8"], got
+    assert b"(envoi spamfilter) with ESMTP id" in got[b"plain"], got
 
 
 def test_smtplib_many_messages_one_connection(hop, sink):

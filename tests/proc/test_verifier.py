@@ -579,7 +579,7 @@ def test_proxy_protocol(tmp_path, zone):
         assert f.readline().startswith(b"250")
         h = header_block(delivered(tmp_path / "md", 1)[0])
         assert "client-ip=10.77.0.25;" in h and "Received-SPF: pass" in h
-        assert "(10.77.0.25)" in h  # our Received: names the real client
+        assert "([10.77.0.25])" in h  # our Received: names the real client
         # Without a header from a trusted balancer: nothing is spoken.
         c = socket.create_connection(("127.0.0.1", v.port), timeout=5)
         c.sendall(b"EHLO x\r\n")
@@ -656,7 +656,9 @@ def test_proxy_v2_and_v1_unknown_from_trusted_balancer(tmp_path, zone):
             c.close()
             h = header_block(delivered(tmp_path / "md", 1)[0])
             assert "client-ip=%s;" % client in h and "Received-SPF: %s" % spf in h, h
-            assert "(envoi verifier)" in h and "(%s)\r\n\tby mx.envoi.test" % client.strip('"') in h, h
+            ip = client.strip('"')
+            literal = "[IPv6:%s]" % ip if ":" in ip else "[%s]" % ip  # RFC 5321 4.4 TCP-info
+            assert "(envoi verifier)" in h and "(%s)\r\n\tby mx.envoi.test" % literal in h, h
             for p in (tmp_path / "md").rglob("new/*"):
                 p.unlink()
     finally:
