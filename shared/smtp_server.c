@@ -385,6 +385,11 @@ static void smtp_srv_auth_plain(struct smtp_srv *s, const char *resp, size_t n)
     if (len < 0 || !authcid || !pass) {
         smtp_srv_enter(s, smtp_srv_idle_state(s));
         smtp_srv_error(s, "501 5.5.2 Cannot decode AUTH PLAIN response");
+    } else if (buf[0] && strcasecmp(buf, authcid + 1)) {
+        /* Acting for another identity (RFC 4616 2): nobody may here, and
+         * ignoring the request would let the client believe it does. */
+        smtp_srv_enter(s, smtp_srv_idle_state(s));
+        smtp_srv_error(s, "535 5.7.8 Authorization identity not allowed");
     } else {
         smtp_srv_auth_finish(s, authcid + 1, pass + 1);
     }

@@ -118,7 +118,12 @@ static const struct srv_case {
      "x\r\n|"},
     {"AUTH PLAIN wrong password", &cfg_auth, E "AUTH PLAIN AGFsaWNlAHdyb25n\r\n" PLAIN_OK Q, "220 250 535 235 221", 1,
      ""},
-    {"AUTH PLAIN with authzid", &cfg_auth, E "AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n" Q, "220 250 235 221", 1, ""},
+    /* RFC 4616 2: an authzid other than the authcid (any case) is refused;
+     * the same one is only a restatement. */
+    {"AUTH PLAIN with another authzid", &cfg_auth, E "AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n" PLAIN_OK Q,
+     "220 250 535 235 221", 1, ""},
+    {"AUTH PLAIN with its own authzid", &cfg_auth, E "AUTH PLAIN QUxJQ0UAYWxpY2UAc2VjcmV0\r\n" Q, "220 250 235 221",
+     1, ""},
     {"AUTH PLAIN continuation", &cfg_auth, E "AUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\n" Q, "220 250 334 235 221", 1,
      ""},
     {"AUTH LOGIN", &cfg_auth, E "AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n" Q, "220 250 334 334 235 221", 1, ""},
