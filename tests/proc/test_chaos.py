@@ -947,7 +947,7 @@ def test_proxy_header_and_early_talker_chaos(tmp_path):
         assert c.reply()[0] == 250
         c.close()
         (m,) = delivered(s.maildir, 1)
-        assert b"(192.0.2.9)" in m.split(b"\r\n\r\n")[0]
+        assert b"([192.0.2.9])" in m.split(b"\r\n\r\n")[0]  # Received: names the real client
         wait_idle(v)
     finally:
         stop_all(v, s, u, t)
