@@ -7,7 +7,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
-#include "net.h"
 #include "smtp_client.h"
 #include "smtp_listen.h"
 

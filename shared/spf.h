@@ -70,6 +70,11 @@ const char *spf_query_name(const spf_ctx *c);
 int spf_query_type(const spf_ctx *c);
 /* Answers the pending query. Returns 0, -1 if no query is pending. */
 int spf_answer(spf_ctx *c, int rcode, const spf_rdata *rr, size_t n);
+struct dnsq_answer;
+/* Answers the pending query with what dnsq (dnsq.h) got: its records, a
+ * timeout as SPF_RCODE_TIMEOUT, no memory for the records as SERVFAIL.
+ * Returns the rcode given (spf_dnsq.c). */
+int spf_answer_dnsq(spf_ctx *c, const struct dnsq_answer *a);
 
 /* Results, valid after SPF_DONE. */
 spf_result spf_get_result(const spf_ctx *c);

@@ -49,23 +49,9 @@ static void resolve(dnsq *dq, spf_ctx *c, int verbose)
     int type = spf_query_type(c);
     dnsq_answer a;
     dnsq_query(dq, name, (uint16_t)type, &a);
-    spf_rdata *rr = a.n ? calloc(a.n, sizeof *rr) : NULL;
-    size_t n = 0;
-    for (size_t i = 0; rr && i < a.n; i++) {
-        rr[n].type = a.rr[i].type;
-        rr[n].pref = a.rr[i].pref;
-        memcpy(rr[n].addr, a.rr[i].addr, 16);
-        rr[n].data = a.rr[i].data;
-        rr[n].len = a.rr[i].len;
-        n++;
-    }
-    int rcode = a.rcode == DNSQ_TIMEOUT ? SPF_RCODE_TIMEOUT : a.rcode;
-    if (a.n && !rr)
-        rcode = SPF_RCODE_SERVFAIL;
+    int rcode = spf_answer_dnsq(c, &a);
     if (verbose)
         fprintf(stderr, "dns %s %s rcode=%d records=%zu\n", type_name(type), name, rcode, a.n);
-    spf_answer(c, rcode, rr, n);
-    free(rr);
     dnsq_answer_free(&a);
 }
 

@@ -117,6 +117,30 @@ static struct centry *find(struct cache *c, const uint8_t *key, size_t klen, uin
     return NULL;
 }
 
+/* The live entry for name/type, made the most recently used, with its
+ * seconds left in *left; NULL when absent or expired. An expired one is
+ * removed only when remove_expired: a peek must keep earlier peeks' lists
+ * valid and leaves it for cache_get. */
+static struct centry *lookup(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int remove_expired,
+                             uint32_t *left)
+{
+    uint8_t key[CACHE_KEY_MAX];
+    size_t kl = make_key(key, name, type);
+    struct centry *e = find(c, key, kl, fnv(key, kl));
+    if (!e)
+        return NULL;
+    uint64_t now = now_ms();
+    if (e->expire_ms <= now) {
+        if (remove_expired)
+            entry_remove(c, e);
+        return NULL;
+    }
+    lru_unlink(c, e);
+    lru_front(c, e);
+    *left = (uint32_t)((e->expire_ms - now + 999) / 1000);
+    return e;
+}
+
 void cache_put(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int kind,
                const ldns_rr_list *rrs, uint32_t ttl, int cred)
 {
@@ -156,37 +180,20 @@ void cache_put(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int kin
 const ldns_rr_list *cache_peek(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int *kind,
                                uint32_t *left)
 {
-    uint8_t key[CACHE_KEY_MAX];
-    size_t kl = make_key(key, name, type);
-    struct centry *e = find(c, key, kl, fnv(key, kl));
+    struct centry *e = lookup(c, name, type, 0, left);
     if (!e)
         return NULL;
-    uint64_t now = now_ms();
-    if (e->expire_ms <= now)
-        return NULL; /* left for cache_get to remove: earlier peeks' lists stay valid */
-    lru_unlink(c, e);
-    lru_front(c, e);
     *kind = e->kind;
-    *left = (uint32_t)((e->expire_ms - now + 999) / 1000);
     return e->rrs;
 }
 
 ldns_rr_list *cache_get(struct cache *c, const ldns_rdf *name, ldns_rr_type type, int *kind)
 {
-    uint8_t key[CACHE_KEY_MAX];
-    size_t kl = make_key(key, name, type);
-    struct centry *e = find(c, key, kl, fnv(key, kl));
+    uint32_t left;
+    struct centry *e = lookup(c, name, type, 1, &left);
     if (!e)
         return NULL;
-    uint64_t now = now_ms();
-    if (e->expire_ms <= now) {
-        entry_remove(c, e);
-        return NULL;
-    }
-    lru_unlink(c, e);
-    lru_front(c, e);
     *kind = e->kind;
-    uint32_t left = (uint32_t)((e->expire_ms - now + 999) / 1000);
     ldns_rr_list *out = ldns_rr_list_clone(e->rrs);
     for (size_t i = 0; i < ldns_rr_list_rr_count(out); i++) {
         ldns_rr *rr = ldns_rr_list_rr(out, i);

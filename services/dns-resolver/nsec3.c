@@ -14,6 +14,7 @@ struct n3 {
     const ldns_rr_list *l;
     const ldns_rr *first; /* gives the hash parameters */
     ldns_rdf *zone;       /* the zone every owner is in */
+    ldns_rdf **next;      /* each record's next hashed owner as a name, decoded once */
 };
 
 /* "<base32hex of H(name)>.<zone>", or NULL; the caller frees. */
@@ -36,7 +37,7 @@ static const ldns_rr *n3_match(const struct n3 *z, const ldns_rdf *h)
 }
 
 /* The next hashed owner of n as a name in the zone; the caller frees. */
-static ldns_rdf *n3_next(const struct n3 *z, const ldns_rr *n)
+static ldns_rdf *n3_next_name(const struct n3 *z, const ldns_rr *n)
 {
     char *s = ldns_rdf2str(ldns_rr_rdf(n, 4));
     ldns_rdf *next = s ? ldns_dname_new_frm_str(s) : NULL;
@@ -52,13 +53,12 @@ static const ldns_rr *n3_cover(const struct n3 *z, const ldns_rdf *h)
 {
     for (size_t i = 0; h && i < ldns_rr_list_rr_count(z->l); i++) {
         const ldns_rr *n = ldns_rr_list_rr(z->l, i);
-        ldns_rdf *next = n3_next(z, n);
+        const ldns_rdf *next = z->next[i];
         if (!next)
             continue;
         int after_owner = ldns_dname_compare(ldns_rr_owner(n), h) < 0;
         int before_next = ldns_dname_compare(h, next) < 0;
         int last = ldns_dname_compare(ldns_rr_owner(n), next) >= 0; /* the chain wraps here */
-        ldns_rdf_deep_free(next);
         if (last ? (after_owner || before_next) : (after_owner && before_next))
             return n;
     }
@@ -199,15 +199,21 @@ enum denial nsec3_denial(const ldns_rr_list *nsec3s, const ldns_rdf *name, ldns_
 {
     if (!nsec3s || ldns_rr_list_rr_count(nsec3s) == 0)
         return DENIAL_NONE;
+    size_t count = ldns_rr_list_rr_count(nsec3s);
     struct n3 z = {.l = nsec3s, .first = ldns_rr_list_rr(nsec3s, 0)};
     z.zone = ldns_dname_left_chop(ldns_rr_owner(z.first));
-    if (!z.zone)
-        return DENIAL_NONE;
-    enum denial d = n3_params(&z);
-    if (d == DENIAL_PROVEN)
+    z.next = calloc(count, sizeof *z.next);
+    enum denial d = z.zone && z.next ? n3_params(&z) : DENIAL_NONE;
+    if (d == DENIAL_PROVEN) {
+        for (size_t i = 0; i < count; i++)
+            z.next[i] = n3_next_name(&z, ldns_rr_list_rr(nsec3s, i));
         d = rc == LDNS_RCODE_NXDOMAIN ? n3_nxdomain(&z, name)
           : rc == LDNS_RCODE_NOERROR  ? n3_nodata(&z, name, type)
                                       : DENIAL_NONE;
+    }
+    for (size_t i = 0; z.next && i < count; i++)
+        ldns_rdf_deep_free(z.next[i]);
+    free(z.next);
     ldns_rdf_deep_free(z.zone);
     return d;
 }

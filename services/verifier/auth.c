@@ -67,19 +67,7 @@ static spf_ctx *verifier_spf(dnsq *q, const struct verifier_job *j, const char *
     while (spf_step(c) == SPF_NEED_DNS) {
         dnsq_answer a;
         verifier_dns(j->v, q, &budget, j->deadline_ns, spf_query_name(c), spf_query_type(c), &a);
-        size_t n = a.n;
-        spf_rdata *rr = calloc(n ? n : 1, sizeof *rr);
-        if (!rr)
-            n = 0;
-        for (size_t i = 0; i < n; i++) {
-            rr[i].type = a.rr[i].type;
-            rr[i].pref = a.rr[i].pref;
-            memcpy(rr[i].addr, a.rr[i].addr, 16);
-            rr[i].data = a.rr[i].data;
-            rr[i].len = a.rr[i].len;
-        }
-        spf_answer(c, a.rcode == DNSQ_TIMEOUT ? SPF_RCODE_TIMEOUT : a.rcode, rr, n);
-        free(rr);
+        spf_answer_dnsq(c, &a);
         dnsq_answer_free(&a);
     }
     return c;

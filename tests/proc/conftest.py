@@ -22,7 +22,6 @@ Fixtures:
                                    .ssl_context(), and .other_ca (an unrelated CA).
 """
 
-import fcntl
 import os
 import pathlib
 import signal
@@ -61,11 +60,13 @@ def free_port():
     return _free_port
 
 
-def _append_only(f):
-    """The service shares f's open file description, offset included: with
-    O_APPEND its writes go to the end instead of over earlier output."""
-    fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fcntl.fcntl(f.fileno(), fcntl.F_GETFL) | os.O_APPEND)
-    return f
+def read_log(f):
+    """All a service has written so far to f, a file it shares with the test.
+    pread, not seek and read: the open file's offset is shared, and moving it
+    here would make the service write over its own earlier lines (and a read
+    racing its next write could come back empty)."""
+    fd = f.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
 
 class Service:
@@ -78,8 +79,8 @@ class Service:
             pytest.fail(f"{path} missing: run `make` first")
         self.name = name
         self.args = [str(a) for a in args]
-        self._err = _append_only(tempfile.TemporaryFile())
-        self._out = _append_only(tempfile.TemporaryFile())
+        self._err = tempfile.TemporaryFile()
+        self._out = tempfile.TemporaryFile()
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
@@ -92,17 +93,11 @@ class Service:
         )
         self.stopped = False
 
-    def _read(self, f):
-        # pread, not seek+read: the service moves the shared offset with
-        # every write, so a seek followed by a read could find nothing.
-        fd = f.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
-
     def stderr_text(self):
-        return self._read(self._err)
+        return read_log(self._err)
 
     def stdout_text(self):
-        return self._read(self._out)
+        return read_log(self._out)
 
     def running(self):
         return self.proc.poll() is None

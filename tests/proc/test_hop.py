@@ -1,6 +1,5 @@
 """Process-level tests of the hop contract: real clients (swaks, smtplib, raw
 sockets) -> spamfilter (a hop) -> envoi sink, all on loopback."""
-import fcntl
 import glob
 import os
 import signal
@@ -12,6 +11,8 @@ import time
 import email
 
 import pytest
+
+from conftest import read_log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("ENVOI_BIN_DIR", os.path.join(ROOT, "build", "bin"))
@@ -38,10 +39,7 @@ def wait_port(port, proc, timeout=10):
 
 class Proc:
     def __init__(self, argv, port, logpath):
-        # O_APPEND: the service shares this open file description (and its
-        # offset); every write of its goes to the end whatever the offset.
         self.log = open(logpath, "w+b")
-        fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL, fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL) | os.O_APPEND)
         self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
         self.port = port
         wait_port(port, self.p)
@@ -59,9 +57,7 @@ class Proc:
         self.p.wait(10)
 
     def text(self):
-        # pread: the service moves the shared offset with every write.
-        fd = self.log.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+        return read_log(self.log)
 
 
 @pytest.fixture

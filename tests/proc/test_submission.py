@@ -90,15 +90,6 @@ def lab(tmp_path, start_service, free_port, sub_cert, repo):
     return start
 
 
-def log_of(svc):
-    """What a running service wrote to stderr so far. Read with pread, not
-    Service.stderr_text(): that seeks the file the child shares with us,
-    which moves the child's write offset too, so a line written meanwhile
-    can overwrite others or a read come back short, even empty."""
-    fd = svc._err.fileno()
-    return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
-
-
 def metrics(admin):
     """The service's Prometheus counters as {"name{labels}": value}."""
     import urllib.request
@@ -186,7 +177,7 @@ def test_swaks_bad_password_refused_and_not_logged(lab):
                   "--auth-password", "wrong-Pa55word", "--from", "alice@%s" % DOMAIN, "--to", "rcpt@dest.test")
         assert r.returncode != 0
         assert "535 5.7.8" in r.stdout + r.stderr
-    log = log_of(l.svc)
+    log = l.svc.stderr_text()
     assert log.count("msg=auth.fail") == 2 and "reason=bad-password" in log
     assert "wrong-Pa55word" not in log
     assert not glob.glob(os.path.join(str(l.maildir), "new", "*"))
@@ -256,7 +247,7 @@ def test_smtplib_plain_two_step_login_and_headers_added(lab, sub_cert):
     m = msgs["second"]
     assert m.get_all("Date") == ["Mon, 1 Jan 2024 00:00:00 +0000"]   # the client's Date is kept
     assert len(m.get_all("Message-ID")) == 1                        # only the missing one is added
-    assert "added=message-id" in log_of(l.svc)
+    assert "added=message-id" in l.svc.stderr_text()
 
 
 def test_auth_exchange_edge_cases(lab, sub_cert):
@@ -338,7 +329,7 @@ def test_mail_from_must_be_owned(lab, sub_cert):
         else:
             s.rset()
     s.quit()
-    log = log_of(l.svc)
+    log = l.svc.stderr_text()
     assert "reason=not-owned" in log and "reason=null-sender" in log
 
 
@@ -366,7 +357,7 @@ def test_587_needs_starttls_before_auth_and_mail(lab):
         assert cmd("AUTH LOGIN")[0].startswith(b"538 5.7.11")
         assert cmd("MAIL FROM:<alice@example.test>")[0].startswith(b"530 5.7.0")
         assert cmd("QUIT")[0].startswith(b"221")
-    assert "result=ok" not in log_of(l.svc)
+    assert "result=ok" not in l.svc.stderr_text()
 
 
 # ---- the user database ----
@@ -410,7 +401,7 @@ def test_user_added_and_deleted_within_one_poll(lab, envoi, sub_cert):
     s.sendmail("carol@example.test", ["rcpt@dest.test"], b"Subject: across reloads\r\n\r\nstill here\r\n")
     s.quit()
     assert b"still here" in delivered(l.maildir, 1)[0]
-    assert log_of(l.svc).count("msg=users.reload") >= 3
+    assert l.svc.stderr_text().count("msg=users.reload") >= 3
 
 
 def test_sighup_reloads_users(lab, envoi, sub_cert):
@@ -459,7 +450,7 @@ def test_remote_password_never_shown(envoi, tmp_path, start_service, free_port, 
                         "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", urls[1],
                         "--clone-dir", tmp_path / "clone", "--poll", "1", "--domain", HOST,
                         "--destination", "127.0.0.1:%d" % free_port(), ready_port=p465)
-    log = log_of(svc)
+    log = svc.stderr_text()
     assert "msg=users.load.failed" in log, log
     assert token not in log and "oauth2:***@" in log, log
 
@@ -526,7 +517,7 @@ def test_throttle_per_client_address(lab, sub_cert):
     assert try_plain(l.p465, ca, "carol", PASSWORDS["carol"], source="127.0.0.2") in THROTTLED
     # another client address is not affected
     assert try_plain(l.p465, ca, "alice", PASSWORDS["alice"], source="127.0.0.3") == 235
-    log = log_of(l.svc)
+    log = l.svc.stderr_text()
     assert "msg=auth.block" in log and "scope=ip" in log and log.count("msg=auth.throttled") == 2
     m = metrics(l.admin)
     assert m['envoi_auth_blocks_total{scope="ip"}'] == 1 and m["envoi_auth_throttled_total"] == 2
@@ -571,7 +562,7 @@ def test_auth_flood_from_one_client_is_bounded(lab, sub_cert):
     # sent within a millisecond or two, each check taking tens: most are refused
     assert set(codes) <= {535, 454} and codes.count(454) >= 1, codes
     assert try_plain(l.p465, sub_cert.ca, "alice", PASSWORDS["alice"], source="127.0.0.22") == 235
-    log = log_of(l.svc)
+    log = l.svc.stderr_text()
     assert "reason=busy" in log and "from_client=4" in log
     assert metrics(l.admin)["envoi_auth_busy_total"] == codes.count(454)
 
@@ -586,7 +577,7 @@ def test_throttle_per_user(lab, sub_cert):
     assert try_plain(l.p465, ca, "BOB@example.test", PASSWORDS["bob"], source="127.0.0.8") in THROTTLED
     # other users from the same addresses are not
     assert try_plain(l.p465, ca, "carol", PASSWORDS["carol"], source="127.0.0.7") == 235
-    log = log_of(l.svc)
+    log = l.svc.stderr_text()
     assert "scope=user" in log and log.count("msg=auth.throttled") == 2
 
 
@@ -603,10 +594,10 @@ def test_repository_unreachable_at_start_is_retried(tmp_path, start_service, fre
                         "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", url, "--clone-dir",
                         tmp_path / "clone", "--poll", "1", "--domain", HOST, "--user-domain", DOMAIN,
                         "--destination", "127.0.0.1:%d" % sport, ready_port=p465)
-    assert "msg=users.load.failed" in log_of(svc)
+    assert "msg=users.load.failed" in svc.stderr_text()
     # no database: refused, and not counted as a failed guess
     assert try_plain(p465, sub_cert.ca, "frank", "frank pw") in THROTTLED
-    assert "reason=no-user-database" in log_of(svc)
+    assert "reason=no-user-database" in svc.stderr_text()
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
     r = envoi("user", "add", "frank", "--remote", url, "--password", "frank pw")
     assert r.returncode == 0, r.stderr
@@ -654,18 +645,18 @@ def test_silent_remote_holds_neither_start_nor_shutdown(tmp_path, start_service,
                         "--tls-cert", sub_cert.cert, "--tls-key", sub_cert.key, "--remote", silent_remote,
                         "--clone-dir", tmp_path / "clone", "--poll", "1", "--domain", HOST, "--user-domain", DOMAIN,
                         "--destination", "127.0.0.1:%d" % sport, ready_port=p465, timeout=30)
-    log = log_of(svc)
+    log = svc.stderr_text()
     assert "msg=users.load.failed" in log and "still trying" in log, log
     assert try_plain(p465, sub_cert.ca, "alice", PASSWORDS["alice"]) in THROTTLED
-    assert "reason=no-user-database" in log_of(svc)
+    assert "reason=no-user-database" in svc.stderr_text()
     end = time.time() + 10
-    while "msg=users.pull.slow" not in log_of(svc):
-        assert time.time() < end, log_of(svc)
+    while "msg=users.pull.slow" not in svc.stderr_text():
+        assert time.time() < end, svc.stderr_text()
         time.sleep(0.1)
     start = time.time()
     svc.stop()                                   # SIGTERM: must exit 0 within 10 s
     assert time.time() - start < 5
-    assert "msg=users.pull.abandoned" in log_of(svc)
+    assert "msg=users.pull.abandoned" in svc.stderr_text()
 
 
 @pytest.fixture
@@ -739,12 +730,12 @@ def test_stuck_pull_is_interrupted_and_retried(lab, sub_cert, git_daemon):
     l = lab("--poll", "1", "--pull-timeout", "2", remote=git_daemon.url, timeout=30)
     assert try_plain(l.p465, sub_cert.ca, "alice", PASSWORDS["alice"]) in THROTTLED
     end = time.time() + 15
-    while "msg=users.pull.interrupted" not in log_of(l.svc):
-        assert time.time() < end, log_of(l.svc)
+    while "msg=users.pull.interrupted" not in l.svc.stderr_text():
+        assert time.time() < end, l.svc.stderr_text()
         time.sleep(0.1)
     git_daemon.forward.set()
     wait_login(l.p465, sub_cert.ca, "alice", PASSWORDS["alice"], 235, 15)
-    log = log_of(l.svc)
+    log = l.svc.stderr_text()
     assert "msg=users.load " in log and "users=3" in log, log
 
 
@@ -833,7 +824,7 @@ def test_certificate_and_key_must_match(tmp_path, start_service, free_port, sub_
     os.rename(d / "new.crt", d / "sub.crt")        # the certificate first...
     assert peer_cert(p465, sub_cert.ca) == old      # ...does not go with the key we have: keep the old pair
     assert try_plain(p465, sub_cert.ca, "alice", PASSWORDS["alice"]) == 235
-    assert "msg=tls.reload.failed" in log_of(svc) and "does not match" in log_of(svc)
+    assert "msg=tls.reload.failed" in svc.stderr_text() and "does not match" in svc.stderr_text()
     os.rename(d / "new.key", d / "sub.key")         # ...then the key: the new pair is served
     new = ssl.PEM_cert_to_DER_cert(open(d / "sub.crt").read())
     assert peer_cert(p465, sub_cert.ca) == new
